@@ -1,0 +1,116 @@
+"""Figures and animations: one style, loss plots, truth-vs-prediction movies with the field."""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+with warnings.catch_warnings():
+    # SciencePlots 2.2 calls two helpers matplotlib 3.11 deprecated; the styles still load.
+    warnings.simplefilter("ignore", matplotlib.MatplotlibDeprecationWarning)
+    import scienceplots  # noqa: F401  (registers the "science" styles)
+from matplotlib.animation import FuncAnimation
+
+from .models import field_device
+
+TRUTH_COLOR = "tab:blue"
+PRED_COLOR = "tab:red"
+FIELD_COLOR = "0.6"
+
+
+def use_style() -> None:
+    plt.style.use(["science", "no-latex"])
+    plt.rcParams.update({"figure.dpi": 110, "font.size": 10, "animation.embed_limit": 40})
+
+
+def _closed(curve: np.ndarray) -> np.ndarray:
+    return np.concatenate([curve, curve[:1]], axis=0)
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def plot_history(history: dict, axes=None):
+    """Training loss per epoch and cumulative absolute deviation, both on log axes."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    axes[0].plot(history["epoch"], history["loss"], lw=0.8)
+    axes[0].set_ylabel("MSE loss")
+    axes[1].plot(history["dev_epoch"], history["cum_abs_dev"], marker="s", ms=3, lw=0.8)
+    axes[1].set_ylabel(r"$\sum |X_\theta - X_{true}|$")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def _quiver_grid(extent: float, n: int = 15) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    axis = np.linspace(-extent, extent, n)
+    xx, yy = np.meshgrid(axis, axis)
+    grid = torch.tensor(np.stack([xx.ravel(), yy.ravel()], axis=1), dtype=torch.float32)
+    return xx, yy, grid
+
+
+def animate(t, truth, pred=None, field=None, *, title="Breathing ellipse", fps=15):
+    """An embeddable HTML animation: truth (blue), prediction (red), learned field (grey quiver).
+
+    Returns IPython's HTML object holding a <video> (ffmpeg from imageio-ffmpeg) or, if no
+    encoder works, matplotlib's JavaScript player.
+    """
+    t, truth = _numpy(t), _numpy(truth)
+    pred = None if pred is None else _numpy(pred)
+    extent = 1.15 * float(np.abs(truth).max() if pred is None else max(np.abs(truth).max(), np.abs(pred).max()))
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.set(xlim=(-extent, extent), ylim=(-extent, extent), aspect="equal", xlabel="x", ylabel="y")
+    ax.grid(alpha=0.3)
+    quiver, speeds = None, None
+    if field is not None:
+        xx, yy, grid = _quiver_grid(extent)
+        device = field_device(field)
+        with torch.no_grad():
+            speeds = [_numpy(field(torch.tensor(tk, device=device), grid.to(device))) for tk in t]
+        fastest = max(1e-9, max(float(np.linalg.norm(s, axis=1).max()) for s in speeds))
+        spacing = xx[0, 1] - xx[0, 0]
+        # one fixed scale for all frames: the fastest arrow spans one grid spacing
+        quiver = ax.quiver(xx, yy, speeds[0][:, 0], speeds[0][:, 1], color=FIELD_COLOR,
+                           angles="xy", scale_units="xy", scale=fastest / spacing, width=0.004)
+    (truth_line,) = ax.plot([], [], color=TRUTH_COLOR, lw=2, label="truth")
+    pred_line = None
+    if pred is not None:
+        (pred_line,) = ax.plot([], [], color=PRED_COLOR, lw=1.6, ls="--", label="neural ODE")
+    ax.legend(loc="upper right", fontsize=8)
+    heading = ax.set_title("")
+
+    def draw(k):
+        truth_line.set_data(*_closed(truth[k]).T)
+        if pred_line is not None:
+            pred_line.set_data(*_closed(pred[k]).T)
+        if quiver is not None:
+            quiver.set_UVC(speeds[k][:, 0], speeds[k][:, 1])
+        heading.set_text(f"{title} | t = {t[k]:.3f}")
+        return [a for a in (truth_line, pred_line, quiver, heading) if a is not None]
+
+    anim = FuncAnimation(fig, draw, frames=len(t), interval=1000 / fps, blit=False)
+    html = animation_html(anim)
+    plt.close(fig)
+    return html
+
+
+def animation_html(anim):
+    """<video> via imageio-ffmpeg's ffmpeg; matplotlib's JS player if that fails."""
+    from IPython.display import HTML
+
+    try:
+        import imageio_ffmpeg
+
+        matplotlib.rcParams["animation.ffmpeg_path"] = imageio_ffmpeg.get_ffmpeg_exe()
+        return HTML(anim.to_html5_video())
+    except Exception:  # no ffmpeg binary or encoder: the JS player needs none
+        return HTML(anim.to_jshtml())

@@ -1,0 +1,18 @@
+"""Tables of measured numbers for the book: built from the values, never typed by hand."""
+
+from __future__ import annotations
+
+from IPython.display import Markdown
+
+
+def markdown_table(rows: list[dict], formats: dict[str, str] | None = None) -> Markdown:
+    """A Markdown table; formats maps a column to a format spec such as '.2e'."""
+    if not rows:
+        raise ValueError("rows must not be empty")
+    formats = formats or {}
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [format(row[c], formats.get(c, "")) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return Markdown("\n".join(lines))

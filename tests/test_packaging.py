@@ -1,0 +1,69 @@
+"""Packaging and notebook hygiene: the two dependency lists agree, the notebook pairs are in sync."""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
+
+
+def _normalise(requirement: str) -> str:
+    name, spec = re.match(r"([A-Za-z0-9_.\-]+)(.*)", requirement.replace(" ", "")).groups()
+    return re.sub(r"[-_.]+", "-", name).lower() + spec
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_lists = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
+    assert len(pip_lists) == 1
+    assert sorted(map(_normalise, pip_lists[0])) == sorted(map(_normalise, wanted))
+
+
+def test_jupyter_book_is_pinned_below_2():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    book = [r for r in project["optional-dependencies"]["book"] if r.startswith("jupyter-book")]
+    assert book == ["jupyter-book>=1.0.4.post1,<2"]
+
+
+def test_every_chapter_is_in_the_toc():
+    toc = (ROOT / "_toc.yml").read_text()
+    for md in NOTEBOOKS:
+        assert f"notebooks/{md.stem}" in toc
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+@pytest.mark.parametrize("md", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_pair_is_in_sync(md):
+    ipynb = md.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} missing: run `make sync`"
+    assert _cells(jupytext.read(md)) == _cells(jupytext.read(ipynb)), f"{md.name} and {ipynb.name} differ: run `make sync`"
+
+
+@pytest.mark.parametrize("md", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_conventions(md):
+    nb = jupytext.read(md)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "the first code cell holds the knobs"
+    assert code[-1].source.lstrip().startswith("# Checks") and "assert" in code[-1].source
+    assert any(c.cell_type == "markdown" and re.search(r"^## What we found", c.source, re.M) for c in nb.cells)
+    stored = json.loads(md.with_suffix(".ipynb").read_text())
+    for cell in stored["cells"]:
+        for out in cell.get("outputs", []):
+            assert "image/png" not in out.get("data", {}), "plots belong in nbval-ignore-output cells"
+            assert "<video" not in str(out.get("data", {})), "no animations in the committed notebook"
+
+
+def test_committed_notebooks_are_small():
+    total = sum(p.stat().st_size for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert total <= 2_000_000

@@ -1,0 +1,56 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import torch
+
+from breathing_lib.inference import evaluate, predict
+from breathing_lib.models import AnalyticField
+from breathing_lib.plotting import animate, plot_history, use_style
+from breathing_lib.report import markdown_table
+
+
+def test_animation_is_an_embedded_video_with_every_frame(problem):
+    use_style()
+    t = torch.linspace(0, 1, 6)
+    curves = problem.sample(t, 32)
+    html = animate(t, curves, curves * 1.01, AnalyticField(problem)).data
+    assert html.lstrip().startswith("<video") and "base64," in html
+    assert not plt.get_fignums()  # the figure is closed, not left to be drawn again
+
+
+def test_animation_falls_back_to_the_javascript_player(problem, monkeypatch):
+    import matplotlib.animation
+
+    def no_ffmpeg(self, *args, **kwargs):
+        raise RuntimeError("no encoder")
+
+    monkeypatch.setattr(matplotlib.animation.Animation, "to_html5_video", no_ffmpeg)
+    t = torch.linspace(0, 1, 4)
+    html = animate(t, problem.sample(t, 16)).data
+    assert "<video" not in html and "animation" in html.lower()
+
+
+def test_plot_history_uses_log_axes():
+    axes = plot_history({"epoch": [0, 1, 2], "loss": [1.0, 0.1, 0.01], "dev_epoch": [0, 2], "cum_abs_dev": [5.0, 1.0]})
+    assert all(ax.get_yscale() == "log" for ax in axes)
+    plt.close("all")
+
+
+def test_markdown_table_formats_columns():
+    md = markdown_table([{"N": 21, "mse": 1.234e-4}, {"N": 512, "mse": 5e-5}], {"mse": ".1e"}).data
+    assert md.splitlines() == ["| N | mse |", "|---|---|", "| 21 | 1.2e-04 |", "| 512 | 5.0e-05 |"]
+
+
+def test_evaluate_the_exact_field_scores_perfectly(problem):
+    report = evaluate(AnalyticField(problem), problem, num_points=64, num_time_steps=16, t_final=1.5)
+    assert report["max_point_error"] < 1e-5  # dopri5 at rtol 1e-7, float32 state
+    assert report["area_rel_drift"] < 1e-5
+    assert report["self_intersections"] == 0 and report["order_swaps"] == 0
+    assert report["field_rel_error"] < 1e-6
+
+
+def test_predict_shapes(problem):
+    p = predict(AnalyticField(problem), problem, num_points=10, num_time_steps=5, t_final=2.0)
+    assert p.pred.shape == p.truth.shape == (5, 10, 2) and p.t[-1].item() == 2.0

@@ -1,0 +1,78 @@
+import dataclasses
+
+import pytest
+import torch
+
+from breathing_lib import ConfigError, TrainConfig, fit, load_checkpoint, save_checkpoint, trained_model
+
+
+def test_fit_lowers_the_loss_and_keeps_the_best_epoch():
+    config = TrainConfig(num_points=16, num_time_steps=8, epochs=40, adjoint=False)
+    result = fit(config, device="cpu", progress=False)
+    loss = result.history["loss"]
+    assert len(loss) == 40
+    assert result.metrics["train_mse"] == min(loss) < 0.5 * loss[0]
+    assert loss[result.metrics["best_epoch"]] == result.metrics["train_mse"]
+    assert result.history["dev_epoch"][0] == 0 and result.history["dev_epoch"][-1] == 39
+    assert {"train_mse", "epochs", "wall_seconds", "device"} <= set(result.metrics)
+
+
+def test_fit_is_deterministic_for_a_seed(tiny_config):
+    a = fit(tiny_config, device="cpu", progress=False)
+    b = fit(tiny_config, device="cpu", progress=False)
+    assert a.history["loss"] == b.history["loss"]
+
+
+def test_checkpoint_round_trip_with_weights_only(tmp_path, tiny_config):
+    result = fit(tiny_config, device="cpu", progress=False)
+    path = save_checkpoint(tmp_path / "m" / "model.pt", result)
+    payload = torch.load(path, weights_only=True)  # no pickled code needed
+    assert payload["config"] == dataclasses.asdict(tiny_config)
+    loaded = load_checkpoint(path, device="cpu")
+    assert loaded.config == tiny_config
+    x = torch.randn(10, 2)
+    torch.testing.assert_close(loaded.model(torch.tensor(0.2), x), result.model(torch.tensor(0.2), x), rtol=0, atol=0)
+    assert loaded.history == result.history
+
+
+def test_load_checkpoint_errors(tmp_path, tiny_config):
+    with pytest.raises(ConfigError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    good = save_checkpoint(tmp_path / "good.pt", fit(tiny_config, device="cpu", progress=False))
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ConfigError, match="corrupt"):
+        load_checkpoint(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(ConfigError, match="corrupt"):
+        load_checkpoint(foreign)
+    payload = torch.load(good, weights_only=True)
+    payload["state_dict"]["net.0.weight"][0, 0] = float("nan")
+    poisoned = tmp_path / "nan.pt"
+    torch.save(payload, poisoned)
+    with pytest.raises(ConfigError, match="NaN"):
+        load_checkpoint(poisoned)
+
+
+def test_model_store_trains_once(tmp_path, tiny_config):
+    first = trained_model(tiny_config, store=tmp_path, device="cpu", progress=False)
+    stored = list(tmp_path.glob("*/model.pt"))
+    assert len(stored) == 1
+    mtime = stored[0].stat().st_mtime_ns
+    second = trained_model(tiny_config, store=tmp_path, device="cpu", progress=False)
+    assert stored[0].stat().st_mtime_ns == mtime
+    assert second.history == first.history
+    other = dataclasses.replace(tiny_config, seed=1)
+    trained_model(other, store=tmp_path, device="cpu", progress=False)
+    assert len(list(tmp_path.glob("*/model.pt"))) == 2
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("beta0", -2.0), ("period", 0.0), ("t_final", float("nan")), ("num_points", 2), ("num_time_steps", 1),
+     ("epochs", 0), ("lr", 0.0), ("method", "leapfrog"), ("model", "gpt"), ("strategy", "guess"), ("seed", -1)],
+)
+def test_config_rejects_bad_values(field, value):
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig(**{field: value})

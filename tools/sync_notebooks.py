@@ -1,0 +1,36 @@
+"""Pair each notebooks/NN_topic.md with its .ipynb and refresh the nbval reference outputs.
+
+The MyST .md is the source. Each notebook is executed top to bottom; outputs of cells
+tagged nbval-ignore-output (animations, plots, timings) are dropped so the committed
+.ipynb stays small and holds only the outputs nbval compares.
+
+    python tools/sync_notebooks.py [notebooks/03_inference.md ...]
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+IGNORED = {"nbval-ignore-output", "nbval-skip"}  # nbval's tag names
+
+
+def sync(md: Path) -> None:
+    nb = jupytext.read(md)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(md.parent)}}).execute()
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # timestamps: noise in every diff
+        if cell.cell_type == "code" and IGNORED & set(cell.metadata.get("tags", [])):
+            cell.outputs = []
+    jupytext.write(nb, md.with_suffix(".ipynb"), fmt="ipynb")
+    print(f"{md.name}: executed in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    targets = [Path(a).resolve() for a in sys.argv[1:]] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
+    for md in targets:
+        sync(md)
