@@ -41,10 +41,11 @@ class VelocityField(nn.Module):
         )
 
     def forward(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """h (..., 2); t a scalar, or one time per batch row broadcastable to h[..., 0]."""
         span = self.t_max - self.t_min
         h_norm = (h - self.X_mean) / self.X_std
-        t_norm = ((t - self.t_min) / span).to(h.dtype)
-        t_col = t_norm.expand(*h.shape[:-1], 1)
+        t_norm = ((torch.as_tensor(t, device=h.device) - self.t_min) / span).to(h.dtype)
+        t_col = t_norm[..., None].expand(*h.shape[:-1], 1)
         rate = self.net(torch.cat([h_norm, t_col], dim=-1))
         return rate * (self.X_std / span)
 

@@ -6,13 +6,13 @@ from IPython.display import Markdown
 
 
 def markdown_table(rows: list[dict], formats: dict[str, str] | None = None) -> Markdown:
-    """A Markdown table; formats maps a column to a format spec such as '.2e'."""
+    """A Markdown table; formats maps a column to a format spec such as '.2e'; None shows as 'never'."""
     if not rows:
         raise ValueError("rows must not be empty")
     formats = formats or {}
     columns = list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = [format(row[c], formats.get(c, "")) for c in columns]
+        cells = ["never" if row[c] is None else format(row[c], formats.get(c, "")) for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return Markdown("\n".join(lines))

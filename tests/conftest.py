@@ -12,7 +12,7 @@ def problem():
 @pytest.fixture
 def tiny_config():
     """A few epochs on a small grid: exercises training end to end in about a second."""
-    return TrainConfig(num_points=16, num_time_steps=8, epochs=3, adjoint=False)
+    return TrainConfig(num_points=16, num_time_steps=8, epochs=3, lbfgs_steps=0)
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ def run(*args):
     return subprocess.run([sys.executable, "-m", "breathing_lib", *map(str, args)], capture_output=True, text=True)
 
 
-SMALL = ["--num-points", 16, "--num-time-steps", 8, "--epochs", 3, "--quiet"]
+SMALL = ["--num-points", 16, "--num-time-steps", 8, "--epochs", 3, "--lbfgs-steps", 0, "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,14 @@ def test_the_module_exits_with_the_error_code_and_no_traceback(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.startswith("error: checkpoint not found") and "Traceback" not in done.stderr
+
+
+def test_original_flag_starts_from_the_original_recipe_and_options_override():
+    from breathing_lib import TrainConfig
+    from breathing_lib.cli import _parser, _train_config
+
+    parse = _parser().parse_args
+    assert _train_config(parse(["train", "--out", "x"])) == TrainConfig()
+    assert _train_config(parse(["train", "--out", "x", "--original"])) == TrainConfig.original()
+    tuned = _train_config(parse(["train", "--out", "x", "--original", "--epochs", "7", "--no-adjoint", "--beta0", "3"]))
+    assert tuned == TrainConfig.original(epochs=7, adjoint=False, beta0=3.0)

@@ -39,8 +39,8 @@ def test_plot_history_uses_log_axes():
 
 
 def test_markdown_table_formats_columns():
-    md = markdown_table([{"N": 21, "mse": 1.234e-4}, {"N": 512, "mse": 5e-5}], {"mse": ".1e"}).data
-    assert md.splitlines() == ["| N | mse |", "|---|---|", "| 21 | 1.2e-04 |", "| 512 | 5.0e-05 |"]
+    md = markdown_table([{"N": 21, "mse": 1.234e-4}, {"N": 512, "mse": None}], {"mse": ".1e"}).data
+    assert md.splitlines() == ["| N | mse |", "|---|---|", "| 21 | 1.2e-04 |", "| 512 | never |"]
 
 
 def test_evaluate_the_exact_field_scores_perfectly(problem):

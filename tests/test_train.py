@@ -7,7 +7,7 @@ from breathing_lib import ConfigError, TrainConfig, fit, load_checkpoint, save_c
 
 
 def test_fit_lowers_the_loss_and_keeps_the_best_epoch():
-    config = TrainConfig(num_points=16, num_time_steps=8, epochs=40, adjoint=False)
+    config = TrainConfig.original(num_points=16, num_time_steps=8, epochs=40, adjoint=False)
     result = fit(config, device="cpu", progress=False)
     loss = result.history["loss"]
     assert len(loss) == 40
@@ -71,7 +71,7 @@ def test_model_store_trains_once(tmp_path, tiny_config):
 @pytest.mark.parametrize(
     "field, value",
     [("beta0", -2.0), ("period", 0.0), ("t_final", float("nan")), ("num_points", 2), ("num_time_steps", 1),
-     ("epochs", 0), ("lr", 0.0), ("method", "leapfrog"), ("model", "gpt"), ("strategy", "guess"), ("seed", -1)],
+     ("epochs", -1), ("lr", 0.0), ("method", "leapfrog"), ("model", "gpt"), ("strategy", "guess"), ("seed", -1)],
 )
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ConfigError, match=field):

@@ -1,0 +1,74 @@
+"""Training speed, measured side by side in one process: time to quality of each recipe.
+
+    python -m breathing_lib bench [--original-epochs 2500] [--device auto]
+"""
+
+from __future__ import annotations
+
+from .memory import peak_memory
+from .models import build_model, feature_stats
+from .train import TrainConfig, fit, strategy_loss, training_data
+
+THRESHOLDS = (6e-4, 1e-5)
+
+
+def recipes(original_epochs: int = 2500) -> dict[str, TrainConfig]:
+    """The original recipe and the strategies that compete with it, on the default problem."""
+    return {
+        "original (rollout, adjoint)": TrainConfig.original(epochs=original_epochs),
+        "shooting (Adam)": TrainConfig(strategy="shooting", epochs=500, lbfgs_steps=0, finetune_steps=0),
+        "shooting + L-BFGS": TrainConfig(strategy="shooting", epochs=300, lbfgs_steps=100, finetune_steps=20),
+        "collocation + L-BFGS (default)": TrainConfig(),
+    }
+
+
+def time_to(history: dict, mse: float) -> float | None:
+    """Training seconds until the full-rollout MSE first reached `mse` (None if never)."""
+    return next((s for s, m in zip(history["check_seconds"], history["check_mse"]) if m <= mse), None)
+
+
+def epoch_peak_bytes(config: TrainConfig, device) -> int:
+    """Peak memory allocated by one forward + backward pass of the strategy's loss."""
+    t, truth = training_data(config, device)
+    model = build_model(config.model, feature_stats(t, truth)).to(device)
+    loss_fn = strategy_loss(model, t, truth, config)
+    with peak_memory(device) as measured:
+        loss_fn()[0].backward()
+    return measured.bytes
+
+
+def race(configs: dict[str, TrainConfig], device) -> list[dict]:
+    """Train each config in turn (after one warm-up fit that pays PyTorch's one-off costs)."""
+    fit(TrainConfig(num_points=8, num_time_steps=8, epochs=2, lbfgs_steps=2, finetune_steps=2), device, progress=False)
+    rows = []
+    for name, config in configs.items():
+        result = fit(config, device, progress=False)
+        h = result.history
+        adam_seconds = next((s for e, s in zip(h["check_epoch"], h["check_seconds"]) if e >= config.epochs - 1), 0.0)
+        rows.append({
+            "recipe": name,
+            "ms/epoch": 1000 * adam_seconds / config.epochs if config.epochs else float("nan"),
+            **{f"s to {m:.0e}": time_to(h, m) for m in THRESHOLDS},
+            "final MSE": result.metrics["train_mse"],
+            "train s": result.metrics["wall_seconds"],
+            "peak MB": epoch_peak_bytes(config, device) / 2**20,
+            "history": h,
+            "model": result.model,
+        })
+    return rows
+
+
+def _fmt(value, spec) -> str:
+    return "never" if value is None else format(value, spec)
+
+
+def table(rows: list[dict]) -> str:
+    """A plain-text table with each time divided into the first row's (the original's)."""
+    base = rows[0]
+    lines = [f"{'recipe':32} {'ms/epoch':>9} {'s to 6e-4':>10} {'x faster':>9} {'s to 1e-5':>10} "
+             f"{'final MSE':>10} {'train s':>8} {'peak MB':>8}"]
+    for r in rows:
+        speedup = None if r["s to 6e-04"] is None or base["s to 6e-04"] is None else base["s to 6e-04"] / r["s to 6e-04"]
+        lines.append(f"{r['recipe']:32} {r['ms/epoch']:9.1f} {_fmt(r['s to 6e-04'], '10.2f')} {_fmt(speedup, '9.1f')} "
+                     f"{_fmt(r['s to 1e-05'], '10.2f')} {r['final MSE']:10.2e} {r['train s']:8.1f} {r['peak MB']:8.2f}")
+    return "\n".join(lines)
