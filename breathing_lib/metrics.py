@@ -73,7 +73,7 @@ def curve_errors(pred, truth) -> dict:
 
 def swept_region_points(problem: BreathingEllipse, t, grid_size: int = 41) -> torch.Tensor:
     """Grid points inside the union over t of the ellipses: the region the curve sweeps."""
-    t = torch.as_tensor(t, dtype=torch.float64)
+    t = torch.as_tensor(t).detach().to("cpu", torch.float64)
     a, b = problem.semi_axes(t)
     reach = float(torch.max(torch.maximum(a, b)))
     axis = torch.linspace(-reach, reach, grid_size, dtype=torch.float64)
@@ -89,7 +89,7 @@ def field_rel_error(field, problem: BreathingEllipse, t, grid_size: int = 41) ->
     pts64 = swept_region_points(problem, t, grid_size)
     pts = pts64.to(device=field_device(field), dtype=torch.float32)
     num, den = 0.0, 0.0
-    for tk in torch.as_tensor(t, dtype=torch.float64):
+    for tk in torch.as_tensor(t).detach().to("cpu", torch.float64):
         learned = field(tk.to(pts), pts).double().cpu()
         exact = problem.velocity(pts64, tk)
         num += float(((learned - exact) ** 2).sum())
