@@ -24,7 +24,7 @@ def recipes(original_epochs: int = 2500) -> dict[str, TrainConfig]:
 
 def time_to(history: dict, mse: float) -> float | None:
     """Training seconds until the full-rollout MSE first reached `mse` (None if never)."""
-    return next((s for s, m in zip(history["check_seconds"], history["check_mse"]) if m <= mse), None)
+    return next((s for s, m in zip(history["seconds"], history["mse"]) if m <= mse), None)
 
 
 def epoch_peak_bytes(config: TrainConfig, device) -> int:
@@ -44,7 +44,7 @@ def race(configs: dict[str, TrainConfig], device) -> list[dict]:
     for name, config in configs.items():
         result = fit(config, device, progress=False)
         h = result.history
-        adam_seconds = next((s for e, s in zip(h["check_epoch"], h["check_seconds"]) if e >= config.epochs - 1), 0.0)
+        adam_seconds = next((s for e, s in zip(h["epoch"], h["seconds"]) if e >= config.epochs - 1), 0.0)
         rows.append({
             "recipe": name,
             "ms/epoch": 1000 * adam_seconds / config.epochs if config.epochs else float("nan"),

@@ -39,9 +39,9 @@ def plot_history(history: dict, axes=None):
     """Training loss per epoch and cumulative absolute deviation, both on log axes."""
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    axes[0].plot(history["epoch"], history["loss"], lw=0.8)
-    axes[0].set_ylabel("MSE loss")
-    axes[1].plot(history["dev_epoch"], history["cum_abs_dev"], marker="s", ms=3, lw=0.8)
+    axes[0].plot(history["epoch"], history["mse"], lw=0.8)
+    axes[0].set_ylabel("MSE over the full rollout")
+    axes[1].plot(history["epoch"], history["cum_abs_dev"], lw=0.8)
     axes[1].set_ylabel(r"$\sum |X_\theta - X_{true}|$")
     for ax in axes:
         ax.set_xlabel("epoch")

@@ -114,15 +114,14 @@ class FitResult:
 class _Progress:
     """The training clock, the history and the best parameters seen by full-rollout MSE.
 
-    history: epoch/loss (the optimised loss, at each check), check_epoch/check_seconds/
-    check_mse (full-rollout MSE against training seconds; checking time is not counted),
-    dev_epoch/cum_abs_dev (sum of |X_theta - X| over the rollout).
+    history, one entry per check: epoch, seconds (training time so far; checking is not
+    counted), loss (the loss being optimised), mse (the full-rollout MSE) and
+    cum_abs_dev (the sum of |X_theta - X| over the rollout).
     """
 
     def __init__(self, model: nn.Module):
         self.model = model
-        self.history = {k: [] for k in ("epoch", "loss", "check_epoch", "check_seconds", "check_mse",
-                                        "dev_epoch", "cum_abs_dev")}
+        self.history = {k: [] for k in ("epoch", "seconds", "loss", "mse", "cum_abs_dev")}
         self.best_mse, self.best_epoch, self.best_state = math.inf, 0, None
         self.seconds, self._since = 0.0, time.perf_counter()
 
@@ -138,8 +137,7 @@ class _Progress:
             raise ConfigError(f"training diverged at epoch {epoch} (loss {loss}); lower lr or change method")
         mse = torch.mean((rollout - truth) ** 2).item()
         h = self.history
-        for key, value in (("epoch", epoch), ("loss", loss), ("check_epoch", epoch), ("check_mse", mse),
-                           ("check_seconds", self.seconds), ("dev_epoch", epoch),
+        for key, value in (("epoch", epoch), ("seconds", self.seconds), ("loss", loss), ("mse", mse),
                            ("cum_abs_dev", torch.abs(rollout - truth).sum().item())):
             h[key].append(value)
         if mse < self.best_mse:
@@ -199,7 +197,7 @@ def _adam(model, t, truth, config, tracker: _Progress, loss_fn, bar, check_every
         # otherwise check (and synchronise with the device) only every check_every epochs
         if rollout is not None or epoch % check_every == 0 or epoch == config.epochs - 1:
             _check(model, t, truth, config, tracker, epoch, loss.item(), rollout)
-            bar.set_postfix(mse=f"{tracker.history['check_mse'][-1]:.2e}", refresh=False)
+            bar.set_postfix(mse=f"{tracker.history['mse'][-1]:.2e}", refresh=False)
         optimizer.step()
 
 
@@ -234,13 +232,17 @@ def fit(config: TrainConfig, device="auto", progress: bool = True, check_every: 
     The parameters with the lowest full-rollout MSE seen are kept.
     """
     device = resolve_device(device)
+    threads = torch.get_num_threads()
     # An over-long L-BFGS step can saturate tanh units; their gradients then underflow to
     # subnormal floats, which CPUs process ~100x slower. Flush them to zero while training.
     torch.set_flush_denormal(True)
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # tensors this small: splitting each op across cores costs more than it saves
     try:
         return _fit(config, device, progress, check_every)
     finally:
         torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)
 
 
 def _fit(config: TrainConfig, device, progress: bool, check_every: int) -> FitResult:

@@ -33,7 +33,7 @@ def test_animation_falls_back_to_the_javascript_player(problem, monkeypatch):
 
 
 def test_plot_history_uses_log_axes():
-    axes = plot_history({"epoch": [0, 1, 2], "loss": [1.0, 0.1, 0.01], "dev_epoch": [0, 2], "cum_abs_dev": [5.0, 1.0]})
+    axes = plot_history({"epoch": [0, 1, 2], "mse": [1.0, 0.1, 0.01], "cum_abs_dev": [5.0, 3.0, 1.0]})
     assert all(ax.get_yscale() == "log" for ax in axes)
     plt.close("all")
 

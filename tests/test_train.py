@@ -13,7 +13,8 @@ def test_fit_lowers_the_loss_and_keeps_the_best_epoch():
     assert len(loss) == 40
     assert result.metrics["train_mse"] == min(loss) < 0.5 * loss[0]
     assert loss[result.metrics["best_epoch"]] == result.metrics["train_mse"]
-    assert result.history["dev_epoch"][0] == 0 and result.history["dev_epoch"][-1] == 39
+    assert result.history["epoch"] == list(range(40))  # the rollout loss is checked every epoch
+    assert result.history["loss"] == result.history["mse"]
     assert {"train_mse", "epochs", "wall_seconds", "device"} <= set(result.metrics)
 
 
