@@ -35,9 +35,9 @@ def finite_difference_weights(num_times: int, order: int = 8) -> np.ndarray:
 def snapshot_velocities(t: torch.Tensor, curves: torch.Tensor, order: int | None = None) -> torch.Tensor:
     """dx/dt at every observed point (K, N, 2), from a uniform time grid t (K,).
 
-    order=None picks, among 2, 4, 6 and 8, the order whose estimate changes least when
-    the order is raised by two: higher orders win on finely sampled motion, but on a
-    coarse grid their wide stencils make things worse.
+    order=None picks, among 2, 4, 6 and 8 (10 serves only as the last comparison), the
+    order whose estimate changes least when the order is raised by two: higher orders
+    win on finely sampled motion, but on a coarse grid their wide stencils do worse.
     """
     step = float(t[1] - t[0])
     x = curves.double()
