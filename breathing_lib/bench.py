@@ -6,8 +6,7 @@
 from __future__ import annotations
 
 from .memory import peak_memory
-from .models import build_model, feature_stats
-from .train import TrainConfig, fit, strategy_loss, training_data
+from .train import TrainConfig, fit, new_model, strategy_loss, training_data
 
 THRESHOLDS = (6e-4, 1e-5)
 
@@ -30,7 +29,7 @@ def time_to(history: dict, mse: float) -> float | None:
 def epoch_peak_bytes(config: TrainConfig, device) -> int:
     """Peak memory allocated by one forward + backward pass of the strategy's loss."""
     t, truth = training_data(config, device)
-    model = build_model(config.model, feature_stats(t, truth)).to(device)
+    model = new_model(config, t, truth).to(device)
     loss_fn = strategy_loss(model, t, truth, config)
     with peak_memory(device) as measured:
         loss_fn()[0].backward()

@@ -12,7 +12,7 @@ import numpy as np
 
 from .models import MODELS
 from .solve import METHODS
-from .train import STRATEGIES, TrainConfig, fit, load_checkpoint, save_checkpoint
+from .train import LOSSES, STRATEGIES, TrainConfig, fit, load_checkpoint, save_checkpoint
 from .validation import ConfigError
 
 
@@ -36,11 +36,19 @@ def _parser() -> argparse.ArgumentParser:
         ("--lbfgs-steps", int, "L-BFGS iterations on the strategy's loss after Adam"),
         ("--finetune-steps", int, "final L-BFGS iterations on the full rollout"),
         ("--window", int, "shooting window, in time steps"), ("--seed", int, "random seed"),
+        ("--fourier-modes", int, "loss fourier: descriptors k = -modes..modes"),
+        ("--omega", float, "phase model: angular frequency, or its first guess with --learn-omega"),
     ]
     for flag, kind, text in options:
         default = getattr(fast, flag[2:].replace("-", "_"))
         train.add_argument(flag, type=kind, default=None, help=f"{text} (default {default})")
-    train.add_argument("--model", choices=tuple(MODELS), default=None, help=f"(default {fast.model})")
+    train.add_argument("--model", choices=tuple(MODELS), default=None,
+                       help=f"the field: seed f(x,y,t), autonomous f(x,y), phase (x,y,phi), second-order "
+                            f"(x,y,vx,vy) or stream (divergence-free) (default {fast.model})")
+    train.add_argument("--loss", choices=LOSSES, default=None,
+                       help=f"compare curves point by point or by Fourier descriptors (default {fast.loss})")
+    train.add_argument("--learn-omega", action="store_true", default=None,
+                       help="phase model: learn omega, starting from --omega")
     train.add_argument("--strategy", choices=STRATEGIES, default=None,
                        help=f"how the field is fitted (default {fast.strategy}; the original: rollout)")
     train.add_argument("--method", choices=METHODS, default=None, help=f"ODE solver (default {fast.method})")

@@ -22,13 +22,28 @@ class Prediction(NamedTuple):
 
 @torch.no_grad()
 def predict(model, problem: BreathingEllipse, *, num_points=128, num_time_steps=32, t_final=1.5, method="dopri5") -> Prediction:
-    """Learned flow of the seed's initial curve (theta = linspace(0, 2 pi, N)) on a K-point time grid."""
+    """Learned flow of the seed's initial curve (theta = linspace(0, 2 pi, N)) on a K-point time grid,
+    to any t_final (beyond the training window too)."""
     require_int_at_least("num_points", num_points, 3)
     device = field_device(model)
     t = time_grid(t_final, num_time_steps, device=device)
     truth = problem.sample(t, num_points)
-    solution = integrate(model, truth[0], t, method=method)
-    return Prediction(t, solution.x, truth, solution.nfe)
+    pred, nfe = flow(model, problem, truth[0], t, method=method)
+    return Prediction(t, pred, truth, nfe)
+
+
+@torch.no_grad()
+def flow(model, problem: BreathingEllipse, x0: torch.Tensor, t: torch.Tensor, *, method="dopri5"):
+    """Positions (K, N, 2) of any start curve x0 flowed by the model, and the solver's NFE.
+
+    A model whose state carries the velocity starts from the exact V(0) = f(X(0), t0):
+    the initial condition of a second-order system includes it.
+    """
+    v0 = problem.velocity(x0, t[0]) if getattr(model, "needs_velocity", False) else None
+    start = model.augment(t[0], x0, v0) if hasattr(model, "augment") else x0
+    solution = integrate(model, start, t, method=method)
+    positions = model.positions(solution.x) if hasattr(model, "positions") else solution.x
+    return positions, solution.nfe
 
 
 def evaluate(model, problem: BreathingEllipse, *, num_points=128, num_time_steps=32, t_final=1.5, method="dopri5") -> dict:

@@ -84,14 +84,21 @@ def swept_region_points(problem: BreathingEllipse, t, grid_size: int = 41) -> to
 
 
 @torch.no_grad()
-def field_rel_error(field, problem: BreathingEllipse, t, grid_size: int = 41) -> float:
-    """Relative L2 error ||f_theta - f|| / ||f|| over the swept region and the times t."""
+def field_rel_error(field, problem: BreathingEllipse, t, grid_size: int = 41) -> float | None:
+    """Relative L2 error ||f_theta - f|| / ||f|| over the swept region and the times t.
+
+    None for a model whose velocity is part of its state (no field of position and time).
+    """
+    velocity_at = getattr(field, "velocity_at", field)
     t64 = torch.as_tensor(t).detach().to("cpu", torch.float64)
     pts64 = swept_region_points(problem, t64, grid_size)
     pts = pts64.to(device=field_device(field), dtype=torch.float32)
     num, den = 0.0, 0.0
     for tk in t64:
-        learned = field(tk.to(pts), pts).double().cpu()
+        learned = velocity_at(tk.to(pts), pts)
+        if learned is None:
+            return None
+        learned = learned.double().cpu()
         exact = problem.velocity(pts64, tk)
         num += float(((learned - exact) ** 2).sum())
         den += float((exact**2).sum())

@@ -1,53 +1,208 @@
-"""Velocity fields f_theta(x, y, t) for the neural ODE dX/dt = f_theta(X, t)."""
+"""Velocity fields for the neural ODE dS/dt = f_theta(S, t).
+
+The state S of a point starts with its position (x, y). Some models carry more:
+the phase model appends a phase phi, the second-order model the velocity
+(vx, vy). Every field says how to build its state from observed positions
+(`augment`), what the state's rate is along an observed motion (`augment_rate`),
+and how to read positions back (`positions`), so training and inference treat
+all of them alike.
+"""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
-from .validation import require_choice
+from .validation import require_choice, require_positive
 
 
 def feature_stats(t: torch.Tensor, curves: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Normalisation statistics of a data set: per-coordinate mean/std and the time window.
+    """Normalisation statistics of a data set: per-coordinate mean/std, the time window,
+    and the typical size of velocity and acceleration (rough differences suffice for scales).
 
     The seed stored std(t) under the name t_max; here t_max is the real end of the
     window, so normalised time runs over [0, 1].
     """
+    velocity = torch.gradient(curves, spacing=(t,), dim=0)[0]
+    acceleration = torch.gradient(velocity, spacing=(t,), dim=0)[0]
     return {
         "X_mean": curves.mean(dim=(0, 1)),
         "X_std": curves.std(dim=(0, 1)) + 1e-6,
         "t_min": t.min(),
         "t_max": t.max(),
+        "V_std": velocity.std(dim=(0, 1)) + 1e-6,
+        "A_std": acceleration.std(dim=(0, 1)) + 1e-6,
     }
 
 
-class VelocityField(nn.Module):
+def _mlp(inputs: int, outputs: int) -> nn.Sequential:
+    """The seed's body: inputs-32-64-outputs with tanh, for every model, so budgets compare."""
+    return nn.Sequential(nn.Linear(inputs, 32), nn.Tanh(), nn.Linear(32, 64), nn.Tanh(), nn.Linear(64, outputs))
+
+
+class Field(nn.Module):
+    """A field on states whose first two coordinates are the point's position."""
+
+    needs_velocity = False  # does the state include the velocity (so a start needs V(0))?
+
+    def augment(self, t, x: torch.Tensor, v: torch.Tensor | None) -> torch.Tensor:
+        """The state of points at positions x (and velocities v) at time(s) t."""
+        return x
+
+    def augment_rate(self, t, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """d(state)/dt along a motion with velocity v and acceleration a: the collocation target."""
+        return v
+
+    def positions(self, state: torch.Tensor) -> torch.Tensor:
+        return state[..., :2]
+
+    def velocity_at(self, t, x: torch.Tensor) -> torch.Tensor | None:
+        """dX/dt at positions x and time t, or None when the state's velocity is not a function of them."""
+        return self.positions(self(t, self.augment(t, x, None)))
+
+
+class _Normalised(Field):
+    """Holds the data's normalisation so every model sees inputs of order one."""
+
+    def __init__(self, stats: dict | None = None):
+        super().__init__()
+        stats = stats or {}
+        self._buffers_from(stats, X_mean=torch.zeros(2), X_std=torch.ones(2), t_min=0.0, t_max=1.0)
+
+    def _buffers_from(self, stats: dict, **defaults) -> None:
+        for name, default in defaults.items():
+            self.register_buffer(name, torch.as_tensor(stats.get(name, default)).float().clone())
+
+    @property
+    def span(self) -> torch.Tensor:
+        return self.t_max - self.t_min
+
+    def _x(self, h: torch.Tensor) -> torch.Tensor:
+        return (h - self.X_mean) / self.X_std
+
+    def _t(self, t, h: torch.Tensor) -> torch.Tensor:
+        """Normalised time as a column (..., 1) matching h; t a scalar or one time per batch row."""
+        t_norm = ((torch.as_tensor(t, device=h.device) - self.t_min) / self.span).to(h.dtype)
+        return t_norm[..., None].expand(*h.shape[:-1], 1)
+
+    def _rate(self) -> torch.Tensor:
+        """Physical units of a normalised rate: position scale over the time window."""
+        return self.X_std / self.span
+
+
+class VelocityField(_Normalised):
     """The seed's field: [x, y, t] normalised -> 3-32-64-2 tanh MLP -> velocity in physical units."""
 
-    def __init__(self, feature_stats: dict | None = None):
-        super().__init__()
-        stats = feature_stats or {}
-        self.register_buffer("X_mean", torch.as_tensor(stats.get("X_mean", torch.zeros(2))).float())
-        self.register_buffer("X_std", torch.as_tensor(stats.get("X_std", torch.ones(2))).float())
-        self.register_buffer("t_min", torch.as_tensor(stats.get("t_min", 0.0)).float())
-        self.register_buffer("t_max", torch.as_tensor(stats.get("t_max", 1.0)).float())
-        self.net = nn.Sequential(
-            nn.Linear(3, 32),
-            nn.Tanh(),
-            nn.Linear(32, 64),
-            nn.Tanh(),
-            nn.Linear(64, 2),
-        )
+    def __init__(self, stats: dict | None = None):
+        super().__init__(stats)
+        self.net = _mlp(3, 2)
 
-    def forward(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def forward(self, t, h: torch.Tensor) -> torch.Tensor:
         """h (..., 2); t a scalar, or one time per batch row broadcastable to h[..., 0]."""
-        span = self.t_max - self.t_min
-        h_norm = (h - self.X_mean) / self.X_std
-        t_norm = ((torch.as_tensor(t, device=h.device) - self.t_min) / span).to(h.dtype)
-        t_col = t_norm[..., None].expand(*h.shape[:-1], 1)
-        rate = self.net(torch.cat([h_norm, t_col], dim=-1))
-        return rate * (self.X_std / span)
+        return self.net(torch.cat([self._x(h), self._t(t, h)], dim=-1)) * self._rate()
+
+
+class AutonomousField(_Normalised):
+    """f(x, y): the same network without the time input. One arrow per point, for all time."""
+
+    def __init__(self, stats: dict | None = None):
+        super().__init__(stats)
+        self.net = _mlp(2, 2)
+
+    def forward(self, t, h: torch.Tensor) -> torch.Tensor:
+        return self.net(self._x(h)) * self._rate()
+
+
+class PhaseField(_Normalised):
+    """State [x, y, phi] with dphi/dt = omega; the network sees (x, y, sin phi, cos phi).
+
+    The augmented system is autonomous and periodic in phi by construction, so it can
+    repeat the motion beyond the training window. omega is fixed or learned.
+    """
+
+    def __init__(self, stats: dict | None = None, omega: float = 2 * math.pi, learn_omega: bool = False):
+        super().__init__(stats)
+        require_positive("omega", omega)
+        self.net = _mlp(4, 2)
+        self.omega = nn.Parameter(torch.tensor(float(omega)), requires_grad=learn_omega)
+
+    def forward(self, t, state: torch.Tensor) -> torch.Tensor:
+        phi = state[..., 2:3]
+        features = torch.cat([self._x(state[..., :2]), torch.sin(phi), torch.cos(phi)], dim=-1)
+        return torch.cat([self.net(features) * self._rate(), self.omega.expand_as(phi)], dim=-1)
+
+    def _phase(self, t, like: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, device=like.device, dtype=like.dtype)
+        return (self.omega * t)[..., None].expand(*like.shape[:-1], 1)
+
+    def augment(self, t, x, v):
+        return torch.cat([x, self._phase(t, x)], dim=-1)
+
+    def augment_rate(self, t, v, a):
+        return torch.cat([v, self.omega.expand(*v.shape[:-1], 1)], dim=-1)
+
+
+class SecondOrderField(_Normalised):
+    """State [x, y, vx, vy]; the network gives the acceleration from (x, y, vx, vy), with no time input.
+
+    Carrying the velocity lets trajectories of the positions cross, which a first-order
+    autonomous field forbids; the price is a start that needs V(0) as well as X(0).
+    """
+
+    needs_velocity = True
+
+    def __init__(self, stats: dict | None = None):
+        super().__init__(stats)
+        self._buffers_from(stats or {}, V_std=torch.ones(2), A_std=torch.ones(2))
+        self.net = _mlp(4, 2)
+
+    def forward(self, t, state: torch.Tensor) -> torch.Tensor:
+        x, v = state[..., :2], state[..., 2:]
+        acceleration = self.net(torch.cat([self._x(x), v / self.V_std], dim=-1)) * self.A_std
+        return torch.cat([v, acceleration], dim=-1)
+
+    def augment(self, t, x, v):
+        if v is None:
+            raise ValueError("the second-order model's state needs velocities as well as positions")
+        return torch.cat([x, v], dim=-1)
+
+    def augment_rate(self, t, v, a):
+        return torch.cat([v, a], dim=-1)
+
+    def velocity_at(self, t, x):
+        return None
+
+
+class StreamFunctionField(_Normalised):
+    """A learned stream function psi(x, y, t); the velocity is its skew gradient (dpsi/dy, -dpsi/dx).
+
+    Any such field is divergence-free, so it conserves area exactly (up to the integrator).
+    The gradient of the 3-32-64-1 tanh network is written in closed form: no autograd
+    inside the field, so it costs about two forward passes and works under no_grad,
+    create_graph and the adjoint alike.
+    """
+
+    def __init__(self, stats: dict | None = None):
+        super().__init__(stats)
+        self.net = _mlp(3, 1)
+
+    def stream_function(self, t, h: torch.Tensor) -> torch.Tensor:
+        """psi in physical units (length^2 / time), shape h.shape[:-1]; defined up to a constant."""
+        scale = self.X_std.prod() / self.span
+        return self.net(torch.cat([self._x(h), self._t(t, h)], dim=-1))[..., 0] * scale
+
+    def forward(self, t, h: torch.Tensor) -> torch.Tensor:
+        first, _, second, _, last = self.net
+        z = torch.cat([self._x(h), self._t(t, h)], dim=-1)
+        a1 = torch.tanh(first(z))
+        a2 = torch.tanh(second(a1))
+        # chain rule through the layers: d psi / d z, shape (..., 3)
+        grad = (((last.weight * (1 - a2**2)) @ second.weight) * (1 - a1**2)) @ first.weight
+        # psi = (sx sy / span) psi_net(z), z = (x - m) / s: dpsi/dy = sx/span g_y, dpsi/dx = sy/span g_x
+        sx, sy = self.X_std[0], self.X_std[1]
+        return torch.stack([sx * grad[..., 1], -sy * grad[..., 0]], dim=-1) / self.span
 
 
 def field_device(field: nn.Module) -> torch.device:
@@ -57,7 +212,7 @@ def field_device(field: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-class AnalyticField(nn.Module):
+class AnalyticField(Field):
     """The exact field alpha(t) (x, -y) as a module, so it can be integrated and plotted like a learned one."""
 
     def __init__(self, problem):
@@ -68,9 +223,16 @@ class AnalyticField(nn.Module):
         return self.problem.velocity(h, t)
 
 
-MODELS = {"seed": VelocityField}
+MODELS = {
+    "seed": VelocityField,
+    "autonomous": AutonomousField,
+    "phase": PhaseField,
+    "second-order": SecondOrderField,
+    "stream": StreamFunctionField,
+}
 
 
-def build_model(name: str, stats: dict | None = None) -> nn.Module:
+def build_model(name: str, stats: dict | None = None, **options) -> Field:
+    """A fresh field by name; options go to its constructor (the phase model's omega, learn_omega)."""
     require_choice("model", name, tuple(MODELS))
-    return MODELS[name](stats)
+    return MODELS[name](stats, **options)

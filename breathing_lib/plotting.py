@@ -58,6 +58,18 @@ def _quiver_grid(extent: float, n: int = 15) -> tuple[np.ndarray, np.ndarray, to
     return xx, yy, grid
 
 
+@torch.no_grad()
+def _field_frames(field, t, extent: float):
+    """The field's velocity on the quiver grid at every frame time; None without a positional field."""
+    if field is None:
+        return None
+    velocity_at = getattr(field, "velocity_at", field)
+    _, _, grid = _quiver_grid(extent)
+    grid = grid.to(field_device(field))
+    frames = [velocity_at(torch.tensor(tk, device=grid.device), grid) for tk in t]
+    return None if frames[0] is None else [_numpy(f) for f in frames]
+
+
 def animate(t, truth, pred=None, field=None, *, title="Breathing ellipse", fps=15):
     """An embeddable HTML animation: truth (blue), prediction (red), learned field (grey quiver).
 
@@ -70,12 +82,9 @@ def animate(t, truth, pred=None, field=None, *, title="Breathing ellipse", fps=1
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     ax.set(xlim=(-extent, extent), ylim=(-extent, extent), aspect="equal", xlabel="x", ylabel="y")
     ax.grid(alpha=0.3)
-    quiver, speeds = None, None
-    if field is not None:
-        xx, yy, grid = _quiver_grid(extent)
-        device = field_device(field)
-        with torch.no_grad():
-            speeds = [_numpy(field(torch.tensor(tk, device=device), grid.to(device))) for tk in t]
+    quiver, speeds = None, _field_frames(field, t, extent)
+    if speeds is not None:
+        xx, yy, _ = _quiver_grid(extent)
         fastest = max(1e-9, max(float(np.linalg.norm(s, axis=1).max()) for s in speeds))
         spacing = xx[0, 1] - xx[0, 0]
         # one fixed scale for all frames: the fastest arrow spans one grid spacing

@@ -29,6 +29,7 @@ from .validation import (
 )
 
 STRATEGIES = ("rollout", "shooting", "collocation")
+LOSSES = ("points", "fourier")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class TrainConfig:
     window: int = 4  # shooting: steps per window
     method: str = "rk4"
     adjoint: bool = False
+    loss: str = "points"  # compare curves point by point, or by their first Fourier descriptors
+    fourier_modes: int = 4  # loss "fourier": descriptors k = -modes..modes
+    omega: float | None = None  # phase model: omega (default 2 pi / period), or its first guess if learned
+    learn_omega: bool = False  # phase model: train omega with the network
     seed: int = 0
 
     def __post_init__(self):
@@ -71,6 +76,17 @@ class TrainConfig:
         require_int_at_least("window", self.window, 1)
         require_choice("method", self.method, METHODS)
         require_int_at_least("seed", self.seed, 0)
+        require_choice("loss", self.loss, LOSSES)
+        require_int_at_least("fourier_modes", self.fourier_modes, 1)
+        if self.loss == "fourier" and self.strategy == "collocation":
+            raise ConfigError("loss 'fourier' compares curves: use strategy 'rollout' or 'shooting'")
+        if self.omega is not None:
+            require_positive("omega", self.omega)
+        if (self.omega is not None or self.learn_omega) and self.model != "phase":
+            raise ConfigError(f"omega and learn_omega apply to model 'phase', not {self.model!r}")
+        if self.model == "second-order" and self.num_time_steps < 5:
+            raise ConfigError(f"model 'second-order' needs num_time_steps >= 5 to estimate velocities, "
+                              f"got {self.num_time_steps}")
         if self.strategy == "collocation" and self.num_time_steps < 5:
             raise ConfigError(f"collocation needs num_time_steps >= 5 to estimate velocities, got "
                               f"{self.num_time_steps}; use strategy 'rollout'")
@@ -92,9 +108,20 @@ class TrainConfig:
     def problem(self) -> BreathingEllipse:
         return BreathingEllipse(self.beta0, self.period)
 
+    def model_options(self) -> dict:
+        """Constructor options of the model beyond its normalisation statistics."""
+        if self.model != "phase":
+            return {}
+        return {"omega": self.omega or self.problem.omega, "learn_omega": self.learn_omega}
+
     def key(self) -> str:
         """A short stable hash of the config, used to name stored models."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def new_model(config: TrainConfig, t, truth) -> nn.Module:
+    """An untrained field of the config's kind, normalised to the data (t, truth)."""
+    return build_model(config.model, feature_stats(t, truth), **config.model_options())
 
 
 def training_data(config: TrainConfig, device=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,17 +139,18 @@ class FitResult:
 
 
 class _Progress:
-    """The training clock, the history and the best parameters seen by full-rollout MSE.
+    """The training clock, the history and the best parameters seen, ranked by the config's
+    curve loss of the full rollout (the MSE, unless the loss compares Fourier descriptors).
 
     history, one entry per check: epoch, seconds (training time so far; checking is not
     counted), loss (the loss being optimised), mse (the full-rollout MSE) and
     cum_abs_dev (the sum of |X_theta - X| over the rollout).
     """
 
-    def __init__(self, model: nn.Module):
-        self.model = model
+    def __init__(self, model: nn.Module, compare):
+        self.model, self.compare = model, compare  # compare(rollout, truth) ranks parameters
         self.history = {k: [] for k in ("epoch", "seconds", "loss", "mse", "cum_abs_dev")}
-        self.best_mse, self.best_epoch, self.best_state = math.inf, 0, None
+        self.best_score, self.best_mse, self.best_epoch, self.best_state = math.inf, math.inf, 0, None
         self.seconds, self._since = 0.0, time.perf_counter()
 
     def pause(self) -> None:
@@ -136,18 +164,21 @@ class _Progress:
         if not math.isfinite(loss):
             raise ConfigError(f"training diverged at epoch {epoch} (loss {loss}); lower lr or change method")
         mse = torch.mean((rollout - truth) ** 2).item()
+        score = self.compare(rollout, truth).item()
         h = self.history
         for key, value in (("epoch", epoch), ("seconds", self.seconds), ("loss", loss), ("mse", mse),
                            ("cum_abs_dev", torch.abs(rollout - truth).sum().item())):
             h[key].append(value)
-        if mse < self.best_mse:
-            self.best_mse, self.best_epoch = mse, epoch
+        if score < self.best_score:
+            self.best_score, self.best_mse, self.best_epoch = score, mse, epoch
             self.best_state = copy.deepcopy(self.model.state_dict())
         return mse
 
 
-def _full_rollout(model, t, truth, config: TrainConfig, adjoint: bool) -> torch.Tensor:
-    return integrate(model, truth[0], t, method=config.method, adjoint=adjoint).x
+def _full_rollout(model, t, truth, config: TrainConfig, adjoint: bool, v0=None) -> torch.Tensor:
+    """Positions of the flow of the first observed state (v0: its velocity, if the state needs it)."""
+    start = model.augment(t[0], truth[0], v0)
+    return model.positions(integrate(model, start, t, method=config.method, adjoint=adjoint).x)
 
 
 def shooting_windows(t, truth, window: int):
@@ -160,21 +191,55 @@ def shooting_windows(t, truth, window: int):
     return starts, t[: len(starts), None], targets
 
 
+def _curve_loss(config: TrainConfig):
+    """How predicted curves are compared with true ones: point by point, or by Fourier descriptors."""
+    if config.loss == "fourier":
+        from .fourier import descriptor_loss
+
+        return lambda pred, truth: descriptor_loss(pred, truth, config.fourier_modes)
+    return lambda pred, truth: torch.mean((pred - truth) ** 2)
+
+
 def strategy_loss(model, t, truth, config: TrainConfig):
-    """The loss a strategy optimises, as a closure returning (loss, full rollout or None)."""
+    """The loss a strategy optimises, as a closure returning (loss, full rollout or None).
+
+    States are built by the model from the observed positions (and, for models that carry
+    them, velocities estimated from the snapshots), so augmented models train the same way.
+    """
+    compare = _curve_loss(config)
+    needs_rates = config.strategy == "collocation" or model.needs_velocity
+    velocity = snapshot_velocities(t, truth) if needs_rates else None
     if config.strategy == "rollout":
         def rollout():
-            pred = _full_rollout(model, t, truth, config, config.adjoint)
-            return torch.mean((pred - truth) ** 2), pred
+            pred = _full_rollout(model, t, truth, config, config.adjoint, None if velocity is None else velocity[0])
+            return compare(pred, truth), pred
 
         return rollout
     if config.strategy == "shooting":
         starts, t0, targets = shooting_windows(t, truth, config.window)
+        start_velocity = None if velocity is None else velocity[: len(starts)]
         step = float(t[1] - t[0])
-        return lambda: (torch.mean((rk4_steps(model, starts, t0, step, config.window)[1:] - targets[1:]) ** 2), None)
-    velocity = snapshot_velocities(t, truth)
+
+        def shooting():
+            states = model.augment(t0, starts, start_velocity)
+            pred = model.positions(rk4_steps(model, states, t0, step, config.window))
+            return compare(pred[1:], targets[1:]), None
+
+        return shooting
+    acceleration = snapshot_velocities(t, velocity) if model.needs_velocity else None
     times = t[:, None].expand(truth.shape[:2])
-    return lambda: (torch.mean((model(times, truth) - velocity) ** 2), None)
+
+    def collocation():
+        states = model.augment(times, truth, velocity)
+        rates = model.augment_rate(times, velocity, acceleration)
+        return torch.mean((model(times, states) - rates) ** 2), None
+
+    return collocation
+
+
+def _start_velocity(model, t, truth):
+    """V(0) estimated from the snapshots, for models whose state carries the velocity."""
+    return snapshot_velocities(t, truth)[0] if model.needs_velocity else None
 
 
 def _check(model, t, truth, config, tracker: _Progress, epoch: int, loss: float, rollout=None) -> None:
@@ -182,13 +247,17 @@ def _check(model, t, truth, config, tracker: _Progress, epoch: int, loss: float,
     tracker.pause()
     if rollout is None:
         with torch.no_grad():
-            rollout = _full_rollout(model, t, truth, config, adjoint=False)
+            rollout = _full_rollout(model, t, truth, config, adjoint=False, v0=_start_velocity(model, t, truth))
     tracker.check(epoch, loss, rollout.detach(), truth)
     tracker.resume()
 
 
+def _trainable(model: nn.Module) -> list:
+    return [p for p in model.parameters() if p.requires_grad]  # e.g. a fixed omega stays out
+
+
 def _adam(model, t, truth, config, tracker: _Progress, loss_fn, bar, check_every: int) -> None:
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(_trainable(model), lr=config.lr)
     for epoch in bar:
         optimizer.zero_grad()
         loss, rollout = loss_fn()
@@ -207,7 +276,7 @@ def _lbfgs(model, t, truth, config, tracker: _Progress, loss_fn, steps: int, fir
     is small and deterministic, so quasi-Newton steps converge far faster than Adam's."""
     if tracker.best_state is not None:
         model.load_state_dict(tracker.best_state)
-    optimizer = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=chunk, history_size=50,
+    optimizer = torch.optim.LBFGS(_trainable(model), lr=1.0, max_iter=chunk, history_size=50,
                                   tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
 
     def closure():
@@ -248,8 +317,8 @@ def fit(config: TrainConfig, device="auto", progress: bool = True, check_every: 
 def _fit(config: TrainConfig, device, progress: bool, check_every: int) -> FitResult:
     torch.manual_seed(config.seed)
     t, truth = training_data(config, device)
-    model = build_model(config.model, feature_stats(t, truth)).to(device)
-    tracker = _Progress(model)
+    model = new_model(config, t, truth).to(device)
+    tracker = _Progress(model, _curve_loss(config))
     loss_fn = strategy_loss(model, t, truth, config)
     bar = tqdm(range(config.epochs), desc=f"{config.strategy} {config.model}", disable=not progress, mininterval=1.0)
     _adam(model, t, truth, config, tracker, loss_fn, bar, check_every)
@@ -299,7 +368,7 @@ def load_checkpoint(path, device="auto") -> FitResult:
         if not isinstance(payload, dict) or payload.get("format") != "breathing_lib/1":
             raise ValueError("not a breathing_lib checkpoint")
         config = TrainConfig.from_dict(payload["config"])
-        model = build_model(config.model)
+        model = build_model(config.model, **config.model_options())
         model.load_state_dict(payload["state_dict"])
     except ConfigError:
         raise
