@@ -1,0 +1,187 @@
+"""Perturbed starts, shape moments and the scores of a flow beyond the training data."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from breathing_lib import BreathingEllipse, ConfigError, build_model, generate_truth, feature_stats
+from breathing_lib.extrapolation import (
+    START_NAMES,
+    aspect_and_angle,
+    breathing_agreement,
+    breathing_signal,
+    compare_flow,
+    compare_flows,
+    data_offset,
+    extrapolation_study,
+    outside_swept,
+    rank_correlation,
+    region_moments,
+    saturated_fraction,
+    start_curves,
+    start_table,
+    time_variation,
+    window_errors,
+)
+from breathing_lib.metrics import self_intersections
+from breathing_lib.models import AnalyticField
+
+
+def _polygon_factor(n):
+    """Area of the regular n-gon inscribed in the unit circle over pi: what sampling loses."""
+    return n * math.sin(2 * math.pi / n) / (2 * math.pi)
+
+
+def test_start_curves_have_the_intended_area_centroid_and_orientation(problem):
+    n = 512
+    starts = start_curves(problem, n, shift=(0.3, -0.2), angle=0.4, scale=1.5)
+    assert tuple(starts) == START_NAMES
+    moments = {name: region_moments(curve) for name, curve in starts.items()}
+    ellipse_area = math.pi * problem.xi**2 * _polygon_factor(n)
+    for name, curve in starts.items():
+        assert curve.shape == (n, 2) and curve.dtype == torch.float32
+        assert self_intersections(curve) == 0, name
+        assert region_moments(curve)["area"] > 0
+    for name in ("ellipse", "shifted", "rotated", "circle"):  # rigid motions, and the circle of equal area
+        assert moments[name]["area"] == pytest.approx(ellipse_area, rel=1e-5), name
+    assert moments["scaled"]["area"] == pytest.approx(1.5**2 * ellipse_area, rel=1e-5)
+    assert moments["noisy"]["area"] == pytest.approx(ellipse_area, rel=0.02)  # 3% radial noise, averaged over 512
+    np.testing.assert_allclose(moments["shifted"]["centroid"], [0.3, -0.2], atol=1e-6)
+    for name in ("ellipse", "rotated", "scaled", "circle"):
+        np.testing.assert_allclose(moments[name]["centroid"], [0.0, 0.0], atol=1e-6)
+    aspect, angle = aspect_and_angle(moments["rotated"]["cov"])
+    assert angle == pytest.approx(0.4, abs=1e-5)
+    assert aspect == pytest.approx(problem.beta0, rel=1e-5)  # a / b = beta at t = 0
+    assert aspect_and_angle(moments["circle"]["cov"])[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_noisy_start_is_reproducible_and_bad_input_names_the_parameter(problem):
+    torch.testing.assert_close(start_curves(problem, 64, seed=3)["noisy"], start_curves(problem, 64, seed=3)["noisy"])
+    assert not torch.equal(start_curves(problem, 64, seed=3)["noisy"], start_curves(problem, 64, seed=4)["noisy"])
+    assert torch.equal(start_curves(problem, 64, noise=0.0)["noisy"], start_curves(problem, 64)["ellipse"])
+    for kwargs, name in ((dict(noise=-0.1), "noise"), (dict(scale=0.0), "scale"), (dict(num_points=2), "num_points"),
+                         (dict(shift=(1.0,)), "shift"), (dict(angle=float("nan")), "angle")):
+        with pytest.raises(ConfigError, match=name):
+            start_curves(problem, **{"num_points": 16, **kwargs})
+
+
+def test_region_moments_of_known_shapes():
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float)
+    m = region_moments(square)
+    assert m["area"] == pytest.approx(1.0)
+    np.testing.assert_allclose(m["centroid"], [0.5, 0.5])
+    np.testing.assert_allclose(m["cov"], np.eye(2) / 12, atol=1e-12)
+    # orientation and position of the polygon do not matter
+    np.testing.assert_allclose(region_moments(square[::-1] + 5.0)["cov"], m["cov"], atol=1e-12)
+    theta = 2 * math.pi * np.arange(2000) / 2000
+    a, b = 2.0, 0.5
+    ellipse = np.stack([a * np.cos(theta), b * np.sin(theta)], axis=1)
+    np.testing.assert_allclose(region_moments(ellipse)["cov"], np.diag([a**2, b**2]) / 4, rtol=1e-5, atol=1e-9)
+
+
+def test_exact_flow_breathes_every_start_and_keeps_its_offset():
+    problem = BreathingEllipse(beta0=3.0, period=0.8)
+    t = torch.linspace(0, 2.0, 41, dtype=torch.float64)
+    expected = torch.log(problem.beta(t) / problem.beta(t[:1])).numpy()
+    for name, x0 in start_curves(problem, 96).items():
+        traj = problem.flow(x0.double(), t)
+        np.testing.assert_allclose(breathing_signal(traj), expected, atol=1e-10, err_msg=name)
+        offsets = torch.stack([data_offset(problem, traj[k], t[k]) for k in range(len(t))])
+        torch.testing.assert_close(offsets, offsets[:1].expand_as(offsets), atol=1e-10, rtol=0)
+    assert float(data_offset(problem, problem.sample(t, 50), t[:, None]).max()) < 1e-12  # the data: offset 0
+    circle = start_curves(problem, 400)["circle"]
+    assert float(data_offset(problem, circle, 0.0).max()) == pytest.approx(math.sqrt(3.0) - 1, rel=1e-4)
+
+
+def test_outside_swept_region(problem):
+    t = torch.linspace(0, 1.5, 30)
+    assert outside_swept(problem, problem.sample(t, 64), 1.5) == 0.0
+    far = torch.tensor([[3.0, 3.0], [0.0, 0.0]])
+    assert outside_swept(problem, far, 1.5) == 0.5
+    # against a dense grid of times: the union of the ellipses over [0, 0.3] (not yet half a period)
+    points = torch.rand(4000, 2, generator=torch.Generator().manual_seed(1)) * 3.2 - 1.6
+    a, b = problem.semi_axes(torch.linspace(0, 0.3, 3001, dtype=torch.float64))
+    p = points.double()
+    outside = ~(((p[:, None, 0] / a) ** 2 + (p[:, None, 1] / b) ** 2) <= 1).any(dim=1)
+    assert outside_swept(problem, points, 0.3) == pytest.approx(float(outside.double().mean()), abs=2e-3)
+    with pytest.raises(ConfigError, match="window"):
+        outside_swept(problem, far, 0.0)
+
+
+def test_exact_field_flows_every_start_to_solver_tolerance(problem):
+    starts = start_curves(problem, 64)
+    t = torch.linspace(0, 2.0, 33)
+    results = compare_flows(AnalyticField(problem), problem, starts, t)
+    for name, r in results.items():
+        assert r.pred.shape == r.exact.shape == (33, 64, 2)
+        assert r.point_error.max() < 2e-5, name  # float32 state, dopri5 at rtol 1e-7
+        agree = breathing_agreement(r)
+        assert agree["correlation"] == pytest.approx(1.0, abs=1e-6) and agree["swing_ratio"] == pytest.approx(1.0, abs=1e-4)
+        assert agree["deviation"] < 1e-4
+    alone = compare_flow(AnalyticField(problem), problem, starts["rotated"], t)
+    torch.testing.assert_close(alone.pred, results["rotated"].pred, atol=2e-5, rtol=0)
+
+
+def test_breathing_agreement_sees_a_weaker_breath(problem):
+    weaker = BreathingEllipse(beta0=math.sqrt(2.0), period=problem.period)  # swing of log beta halved
+    r = compare_flow(AnalyticField(weaker), problem, start_curves(problem, 64)["shifted"], torch.linspace(0, 1.0, 21))
+    agree = breathing_agreement(r)
+    assert agree["swing_ratio"] == pytest.approx(0.5, rel=1e-3)
+    assert agree["deviation"] == pytest.approx(0.5, abs=0.05)  # at the extreme of beta, half the swing missing
+    assert agree["correlation"] > 0.99  # the same rhythm (log beta is not a pure cosine, so not exactly 1)
+    assert r.point_error.max() > 0.1
+
+
+def test_time_variation_and_saturation(problem):
+    t = torch.linspace(0, 1.0, 41)
+    assert time_variation(AnalyticField(problem), problem, (1.0, 0.5), t) == pytest.approx(1.0, rel=1e-5)
+
+    class Frozen(torch.nn.Module):
+        def forward(self, t, h):
+            return torch.ones_like(h)
+
+    assert time_variation(Frozen(), problem, (1.0, 0.5), t) == 0.0
+    times, curves = generate_truth(2.0, 2 * math.pi, 1.5, 32, 8)
+    seed = build_model("seed", feature_stats(times, curves))
+    inside = saturated_fraction(seed, (1.0, 0.0), torch.linspace(0, 1.5, 5))
+    far = saturated_fraction(seed, (1.0, 0.0), torch.tensor([1e5]))
+    assert inside.max() < 0.5 and far[0] == 1.0  # every unit with a time weight saturates as t grows
+    with pytest.raises(ConfigError, match="time input"):
+        saturated_fraction(build_model("autonomous"), (1.0, 0.0), t)
+
+
+def test_window_errors_and_rank_correlation():
+    t = np.linspace(0, 3, 7)
+    errors = window_errors(np.array([0, 1, 2, 3, 9, 4, 5.0]), t, 1.5)
+    assert errors == {"inside": 3.0, "beyond": 9.0, "final": 5.0}
+    with pytest.raises(ConfigError):
+        window_errors(np.zeros(7), t, 3.0)
+    assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 99]) == pytest.approx(1.0)
+    assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+
+
+def test_start_table_with_the_exact_field(problem):
+    starts = start_curves(problem, 48)
+    rows, flows = start_table({"exact": AnalyticField(problem)}, problem, starts, torch.linspace(0, 1.5, 25))
+    assert [r["start"] for r in rows] == list(START_NAMES) and len(flows) == len(START_NAMES)
+    assert all(r["exact error"] < 2e-5 for r in rows)
+    by_name = {r["start"]: r for r in rows}
+    assert by_name["ellipse"]["offset"] < 1e-6 and by_name["ellipse"]["outside"] == 0.0
+    assert by_name["circle"]["offset"] == pytest.approx(math.sqrt(2.0) - 1, rel=1e-3)
+    assert by_name["scaled"]["outside"] > 0.5  # 25% larger than the data everywhere
+
+
+def test_extrapolation_study_scores_the_exact_field_as_perfect(problem):
+    times, curves = generate_truth(2.0, 2 * math.pi, 1.5, 32, 8)
+    untrained = build_model("seed", feature_stats(times, curves))
+    study = extrapolation_study(untrained, AnalyticField(problem), problem, 1.5, periods=3, steps_per_period=8,
+                                window_steps=13, num_points=32, long_starts=("circle",))
+    assert tuple(study["phase_long"]) == ("ellipse", "circle")
+    assert study["t_long"].shape == (25,) and study["saturation"].shape == (25,)
+    assert study["errors"]["phase"]["beyond"] < 2e-5  # the exact field, standing in for the phase model
+    assert study["variation"]["phase"] == pytest.approx(1.0, rel=1e-4)
+    assert [r["start"] for r in study["rows"]] == list(START_NAMES)
+    with pytest.raises(ConfigError, match="periods"):
+        extrapolation_study(untrained, AnalyticField(problem), problem, 1.5, periods=2)
