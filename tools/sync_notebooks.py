@@ -21,7 +21,10 @@ IGNORED = {"nbval-ignore-output", "nbval-skip"}  # nbval's tag names
 def sync(md: Path) -> None:
     nb = jupytext.read(md)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(md.parent)}}).execute()
+    # store_widget_state=False: a widget's saved state (chapter 12's explorer holds a PNG) would bloat
+    # the committed .ipynb, and without a kernel it would only show controls that do nothing
+    NotebookClient(nb, timeout=1800, kernel_name="python3", store_widget_state=False,
+                   resources={"metadata": {"path": str(md.parent)}}).execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # timestamps: noise in every diff
         if cell.cell_type == "code" and IGNORED & set(cell.metadata.get("tags", [])):

@@ -1,0 +1,51 @@
+"""The results page (book/results.md) pastes every chapter's glued numbers: none may be missing or stale.
+
+MyST-NB resolves a cross-document paste only at build time, and an unknown key just drops the
+value with a warning, so the built page is compared with the glue the notebooks recorded:
+`_build/jupyter_execute/<notebook>.glue.json`. Needs a built book with book/results in _toc.yml
+(`make book`); BOOK_BUILD_DIR names another build folder (default `_build`).
+"""
+
+import html
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from myst_nb.core.variables import format_plain_text
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = ROOT / "book" / "results.md"
+BUILD = Path(os.environ.get("BOOK_BUILD_DIR") or ROOT / "_build")
+PAGE = BUILD / "html" / "book" / "results.html"
+GLUE = BUILD / "jupyter_execute"
+# {glue:text}`/notebooks/NN_topic.md::key:format`: the one form this page uses (see its rows)
+PASTE = re.compile(r"\{glue:text\}`/(?P<doc>[^`:]+)\.md::(?P<key>[^`:]+):(?P<fmt>[^`:]+)`")
+
+
+def _pastes():
+    return [m.groupdict() for m in PASTE.finditer(SOURCE.read_text())]
+
+
+def test_every_paste_names_a_notebook_key_and_a_format():
+    """A paste in another form (no format, no document) would escape the comparison below."""
+    text = SOURCE.read_text()
+    assert _pastes(), "the results page pastes nothing"
+    assert len(_pastes()) == text.count("{glue"), "a {glue...} role not of the form /doc.md::key:format"
+    for paste in _pastes():
+        assert (ROOT / f"{paste['doc']}.md").is_file(), paste
+
+
+def test_built_results_page_shows_every_glued_value():
+    if not PAGE.is_file():
+        pytest.fail(f"no built results page at {PAGE}: add book/results to _toc.yml and run `make book`")
+    expected = []
+    for paste in _pastes():
+        glue_file = GLUE / f"{paste['doc']}.glue.json"
+        assert glue_file.is_file(), f"{paste['doc']} was not executed in this build"
+        glued = json.loads(glue_file.read_text())
+        assert paste["key"] in glued, f"{paste['doc']} glues no {paste['key']!r}"
+        expected.append(format_plain_text(glued[paste["key"]]["data"]["text/plain"], paste["fmt"]))
+    pasted = [html.unescape(t) for t in re.findall(r'<span class="pasted-text">(.*?)</span>', PAGE.read_text())]
+    assert pasted == expected
