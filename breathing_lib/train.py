@@ -80,6 +80,9 @@ class TrainConfig:
         require_int_at_least("fourier_modes", self.fourier_modes, 1)
         if self.loss == "fourier" and self.strategy == "collocation":
             raise ConfigError("loss 'fourier' compares curves: use strategy 'rollout' or 'shooting'")
+        if self.loss == "fourier" and self.num_points < 2 * self.fourier_modes + 2:
+            raise ConfigError(f"fourier_modes={self.fourier_modes} needs num_points >= "
+                              f"{2 * self.fourier_modes + 2}, got {self.num_points}")
         if self.omega is not None:
             require_positive("omega", self.omega)
         if (self.omega is not None or self.learn_omega) and self.model != "phase":

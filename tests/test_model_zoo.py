@@ -129,6 +129,7 @@ def test_models_round_trip_through_checkpoints(tmp_path, problem):
     (dict(model="seed", learn_omega=True), "learn_omega"),
     (dict(model="second-order", strategy="rollout", num_time_steps=4), "num_time_steps"),
     (dict(loss="fourier"), "fourier"),
+    (dict(loss="fourier", strategy="shooting", num_points=8, fourier_modes=4), "fourier_modes"),
     (dict(loss="l1"), "loss"),
 ])
 def test_config_rejects_options_that_do_not_apply(changes, name):

@@ -1,0 +1,237 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from breathing_lib import BreathingEllipse, ConfigError
+from breathing_lib.fourier import (
+    aliased_descriptors,
+    curve_descriptors,
+    curve_from_descriptors,
+    descriptor_area,
+    descriptor_loss,
+    evaluate_descriptors,
+    out_of_band_fraction,
+    resolution_study,
+    sliding_probe,
+    spectral_tail,
+    wavenumbers,
+)
+from breathing_lib.metrics import shoelace_area
+from breathing_lib.models import AnalyticField
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+T64 = torch.linspace(0, 1.5, 7, dtype=torch.float64)
+
+
+def random_band_limited(modes: int, batch=(), seed=0) -> torch.Tensor:
+    """Complex coefficients k = -modes..modes decaying with |k|: a smooth closed curve."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (*batch, 2 * modes + 1)
+    c = torch.complex(torch.randn(shape, generator=g, dtype=torch.float64),
+                      torch.randn(shape, generator=g, dtype=torch.float64))
+    return c / (1.0 + wavenumbers(modes).abs()) ** 2
+
+
+@pytest.mark.parametrize("beta0, period", [(2.0, 1.0), (3.0, 0.8)])
+@pytest.mark.parametrize("n", [6, 17, 128])
+def test_ellipse_has_exactly_two_descriptors(beta0, period, n):
+    problem = BreathingEllipse(beta0, period)
+    a, b = problem.semi_axes(T64)
+    c = curve_descriptors(problem.sample(T64, n), modes=2)
+    k = wavenumbers(2)
+    torch.testing.assert_close(c[:, k == 1][:, 0], ((a + b) / 2).to(c.dtype), rtol=0, atol=1e-14)
+    torch.testing.assert_close(c[:, k == -1][:, 0], ((a - b) / 2).to(c.dtype), rtol=0, atol=1e-14)
+    assert c[:, k.abs() != 1].abs().max() < 1e-14
+
+
+def test_descriptors_do_not_depend_on_the_number_of_points():
+    coeffs = random_band_limited(3, batch=(4,))
+    for n in (12, 17, 100, 513):  # n - 1 >= 2*5 + 1 unique points: no aliasing for modes <= 5
+        c = curve_descriptors(curve_from_descriptors(coeffs, n), modes=5)
+        torch.testing.assert_close(c[:, 2:-2], coeffs, rtol=0, atol=1e-13)
+        assert c[:, [0, 1, -2, -1]].abs().max() < 1e-13
+
+
+def test_open_sampling_gives_the_same_descriptors():
+    coeffs = random_band_limited(2)
+    theta = torch.arange(20, dtype=torch.float64) * 2 * math.pi / 20
+    torch.testing.assert_close(curve_descriptors(evaluate_descriptors(coeffs, theta), 2, closed=False), coeffs,
+                               rtol=0, atol=1e-13)
+
+
+def test_descriptors_are_vectorised_over_leading_dims():
+    curves = curve_from_descriptors(random_band_limited(3, batch=(2, 3)), 40)
+    batched = curve_descriptors(curves, 4)
+    assert batched.shape == (2, 3, 9)
+    torch.testing.assert_close(batched[1, 2], curve_descriptors(curves[1, 2], 4))
+
+
+def test_rebuilt_curve_at_any_resolution_is_the_curve():
+    problem = BreathingEllipse(3.0, 0.8)
+    coarse = curve_descriptors(problem.sample(T64, 9), modes=3)
+    torch.testing.assert_close(curve_from_descriptors(coarse, 301), problem.sample(T64, 301), rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("beta0", [2.0, 3.0])
+def test_descriptor_area_is_exact_while_the_polygon_converges_as_inverse_square(beta0):
+    problem = BreathingEllipse(beta0, 1.0)
+    a, b = problem.semi_axes(T64)
+    exact = (math.pi * a * b).numpy()
+    counts = np.array([16, 32, 64, 128, 256, 512])
+    polygon_err = []
+    for n in counts:
+        curves = problem.sample(T64, int(n))
+        np.testing.assert_allclose(descriptor_area(curve_descriptors(curves, 4)).numpy(), exact, rtol=1e-14)
+        polygon_err.append(np.max(np.abs(shoelace_area(curves) / exact - 1)))
+    slope = np.polyfit(np.log(counts - 1), np.log(polygon_err), 1)[0]
+    assert slope == pytest.approx(-2.0, abs=0.02)
+    # the inscribed M-gon is an affine image of a regular one: 1 - sin(2 pi/M) / (2 pi/M) ~ 2 pi^2 / (3 M^2)
+    m = counts[-1] - 1
+    assert polygon_err[-1] == pytest.approx(2 * math.pi**2 / (3 * m**2), rel=1e-3)
+
+
+def test_descriptor_area_sign_follows_orientation():
+    curves = BreathingEllipse().sample(T64, 32)
+    area = descriptor_area(curve_descriptors(curves, 3))
+    torch.testing.assert_close(descriptor_area(curve_descriptors(curves.flip(-2), 3)), -area)
+
+
+def test_loss_is_parseval_for_band_limited_differences():
+    modes = 4
+    truth = curve_from_descriptors(random_band_limited(2, batch=(3,)), 64)
+    pred = curve_from_descriptors(random_band_limited(modes, batch=(3,), seed=1), 64)
+    point_mse = torch.mean((pred - truth)[:, :-1] ** 2)  # unique points only
+    loss = descriptor_loss(pred, truth, modes)
+    assert loss.ndim == 0 and not loss.is_complex()
+    torch.testing.assert_close(loss, 2 * point_mse / (2 * modes + 1), rtol=1e-12, atol=0)
+
+
+def test_loss_compares_curves_sampled_at_different_resolutions():
+    problem = BreathingEllipse()
+    truth_fine = problem.sample(T64, 500)
+    pred_coarse = 1.01 * problem.sample(T64, 11)
+    same_n = descriptor_loss(pred_coarse, problem.sample(T64, 11), 3)
+    torch.testing.assert_close(descriptor_loss(pred_coarse, truth_fine, 3), same_n, rtol=1e-12, atol=0)
+    assert same_n > 1e-6
+
+
+def test_uniform_slide_along_the_curve_is_seen():
+    """Same ellipse, every point moved by phase phi along it: c_k -> c_k exp(i k phi)."""
+    coeffs = curve_descriptors(BreathingEllipse(3.0, 0.8).sample(T64, 65), 4)
+    theta = torch.linspace(0, 2 * math.pi, 65, dtype=torch.float64)
+    phi = 0.3
+    slid = evaluate_descriptors(coeffs, theta + phi)
+    k = wavenumbers(4).double()
+    expected = torch.mean(coeffs.abs() ** 2 * (torch.polar(torch.ones_like(k), k * phi) - 1).abs() ** 2)
+    loss = descriptor_loss(slid, curve_from_descriptors(coeffs, 65), 4)
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=0)
+    assert loss > 1e-3
+
+
+def test_wiggles_above_the_band_are_invisible():
+    problem = BreathingEllipse()
+    truth = problem.sample(T64, 129)
+    theta = torch.linspace(0, 2 * math.pi, 129, dtype=torch.float64)
+    wiggly = truth * (1 + 0.05 * torch.cos(6 * theta))[:, None]  # modes 1 +- 6: above 4
+    assert torch.mean((wiggly - truth) ** 2) > 1e-4
+    assert descriptor_loss(wiggly, truth, 4) < 1e-30
+    assert out_of_band_fraction(wiggly, truth, 4) == pytest.approx(1.0, abs=1e-12)
+    in_band = truth * (1 + 0.05 * torch.cos(2 * theta))[:, None]  # modes 1 +- 2
+    assert out_of_band_fraction(in_band, truth, 4) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_gradient_flows_through_the_loss():
+    truth = BreathingEllipse().sample(T64[:2], 12)
+    pred = (truth * 1.05 + 0.01).requires_grad_(True)
+    torch.autograd.gradcheck(lambda p: descriptor_loss(p, truth, 3), (pred,))
+    loss = descriptor_loss(pred, truth, 3)
+    loss.backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad.abs().max() > 0
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_float32_on_any_device(device):
+    problem = BreathingEllipse()
+    t = torch.linspace(0, 1.5, 5, device=device)
+    curves = problem.sample(t, 128)
+    c = curve_descriptors(curves, 4)
+    assert c.dtype == torch.complex64 and c.device.type == device
+    rel = (descriptor_area(c) / math.pi - 1).abs().max().item()
+    assert rel < 1e-6  # float32 rounding, not the 4e-4 polygon error at N = 128
+    assert curve_from_descriptors(c, 50).device.type == device
+
+
+def test_bad_input_names_the_parameter():
+    curves = BreathingEllipse().sample(T64, 32)
+    with pytest.raises(ConfigError, match="curves: the last point"):
+        curve_descriptors(curves[:, :-1], 4)  # the repeated point was dropped already
+    with pytest.raises(ConfigError, match="num_points"):
+        curve_descriptors(curves[:, :9], 4)
+    with pytest.raises(ConfigError, match="modes"):
+        curve_descriptors(curves, 0)
+    with pytest.raises(ConfigError, match="curves must be real"):
+        curve_descriptors(curves[..., 0], 2)
+    with pytest.raises(ConfigError, match="coeffs"):
+        curve_from_descriptors(torch.ones(4, dtype=torch.complex128), 10)
+
+
+def test_resolution_study_of_the_exact_field():
+    problem = BreathingEllipse(3.0, 0.8)
+    rows = resolution_study(AnalyticField(problem), problem, 4, [16, 64], fine_points=128,
+                            num_time_steps=8, t_final=1.0)
+    for row in rows:
+        # float32 curves through an adaptive solver at rtol 1e-7: errors at float32 rounding
+        assert row["descriptor loss"] < 1e-11 and row["vs fine truth"] < 1e-11
+        assert row["rebuilt gap"] < 1e-5 and row["descriptor area err"] < 1e-5
+        assert row["descriptor change"] < 1e-5 and row["unexplained by aliasing"] < 1e-5
+    m = 15  # unique points at N = 16
+    assert rows[0]["shoelace area err"] == pytest.approx(1 - math.sin(2 * math.pi / m) / (2 * math.pi / m), rel=1e-3)
+
+
+def test_aliasing_of_a_curve_that_is_not_band_limited_is_predicted():
+    """A curve with modes up to 20 sampled at N = 12 (M = 11): c_k picks up c_{k +- 11}, c_{k +- 22}."""
+    coeffs = random_band_limited(20, batch=(2,), seed=3)
+    coarse = curve_descriptors(curve_from_descriptors(coeffs, 12), 4)
+    assert (coarse - coeffs[:, 16:25]).abs().max() > 1e-3  # aliasing is real here
+    predicted = aliased_descriptors(curve_from_descriptors(coeffs, 200), 4, 12)
+    torch.testing.assert_close(predicted, coarse, rtol=0, atol=1e-13)
+    # at the fine resolution itself there is nothing to fold
+    fine = curve_from_descriptors(coeffs, 200)
+    torch.testing.assert_close(aliased_descriptors(fine, 4, 200), curve_descriptors(fine, 4), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("beta0, period", [(2.0, 1.0), (3.0, 0.8)])
+def test_sliding_probe_matches_its_closed_forms(beta0, period):
+    rows = {r["change"].split(" at")[0]: r for r in sliding_probe(BreathingEllipse(beta0, period), 4, t=0.3)}
+    for row in rows.values():
+        assert row["descriptor loss"] == pytest.approx(row["closed form"], rel=1e-9, abs=1e-28)
+    uniform, slide, wiggle = rows["uniform slide"], rows["slide"], rows["wiggle"]
+    # sliding keeps the curve: on the ellipse to rounding, same area up to the polygon's O(1/N^2)
+    assert uniform["off the ellipse"] < 1e-14 and slide["off the ellipse"] < 1e-14
+    assert abs(uniform["area change"]) < 1e-14 and abs(slide["area change"]) < 1e-5
+    assert wiggle["off the ellipse"] > 0.09
+    # the ellipse is band-limited, so a uniform slide is seen exactly as Parseval says ...
+    assert uniform["descriptor loss"] == pytest.approx(2 * uniform["point MSE"] / 9, rel=1e-12)
+    assert uniform["|c_k| loss"] < 1e-28  # ... but not by the moduli, which forget the start
+    # above the band: a slide is seen at fourth order in its size, a wiggle not at all
+    assert slide["descriptor loss"] < 1e-3 * slide["point MSE"]
+    assert wiggle["descriptor loss"] < 1e-28 < 1e-4 < wiggle["point MSE"]
+
+
+def test_sliding_probe_rejects_a_mode_inside_the_band():
+    with pytest.raises(ConfigError, match="mode"):
+        sliding_probe(BreathingEllipse(), 4, mode=5)
+
+
+def test_spectral_tail_tells_resolved_from_unresolved_curves():
+    problem = BreathingEllipse()
+    assert spectral_tail(problem.sample(T64, 64)) < 1e-15
+    theta = torch.linspace(0, 2 * math.pi, 64, dtype=torch.float64)
+    ellipse = problem.sample(T64[:1], 64)[0]
+    low = ellipse * (1 + 0.1 * torch.cos(10 * theta))[:, None]  # modes 9, 11 < 63/4
+    high = ellipse * (1 + 0.1 * torch.cos(20 * theta))[:, None]  # modes 19, 21 >= 63/4
+    assert spectral_tail(low) < 1e-15
+    # z (1 + e cos 20 theta) puts e/2 c_1 at modes 21 and -19: c_1 = (a + b)/2 = (sqrt 2 + 1/sqrt 2)/2
+    assert spectral_tail(high) == pytest.approx(0.05 * (2**0.5 + 0.5**0.5) / 2, rel=1e-12)
