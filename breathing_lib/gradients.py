@@ -12,31 +12,18 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from .device import one_thread_on_cpu
 from .memory import peak_memory
 from .solve import FIXED_STEP, integrate
 from .validation import ConfigError, require_finite_tensor, require_int_at_least
 
 # field evaluations per step of torchdiffeq's fixed-step methods: turns a counted NFE into steps
 EVALS_PER_STEP = {"euler": 1, "midpoint": 2, "rk4": 4}
-
-
-@contextmanager
-def _one_cpu_thread(device):
-    """Run CPU work single-threaded, as training does: on tensors this small, splitting each op
-    across cores costs more than it saves, and on a shared machine idle threads spin."""
-    threads = torch.get_num_threads()
-    if torch.device(device).type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _check_data(t: torch.Tensor, truth: torch.Tensor) -> None:
@@ -91,7 +78,7 @@ def compare_gradients(model: nn.Module, t, truth, **solver) -> dict:
     integrates the continuous adjoint ODE backwards, so the two differ by the backward
     solve's discretisation (or tolerance) error, plus round-off.
     """
-    with _one_cpu_thread(truth.device):
+    with one_thread_on_cpu(truth.device):
         direct = parameter_gradient(model, t, truth, adjoint=False, **solver)
         adjoint = parameter_gradient(model, t, truth, adjoint=True, **solver)
     return {
@@ -121,7 +108,7 @@ def field_evaluations(model: nn.Module, t, truth, *, adjoint: bool, **solver) ->
     """
     counted = _Calls(model)
     params = [p for p in model.parameters() if p.requires_grad]
-    with _one_cpu_thread(truth.device):
+    with one_thread_on_cpu(truth.device):
         loss, _ = rollout_loss(counted, t, truth, adjoint=adjoint, **solver)
         forward = counted.calls
         torch.autograd.grad(loss, params)
@@ -160,7 +147,7 @@ def backward_cost(model: nn.Module, t, truth, *, adjoint: bool, method: str = "r
         torch.autograd.grad(loss, params)
         return nfe
 
-    with _one_cpu_thread(device):
+    with one_thread_on_cpu(device):
         with peak_memory(device) as measured:
             nfe = once()
         best = math.inf

@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .collocation import snapshot_velocities
-from .device import resolve_device
+from .device import one_thread_on_cpu, resolve_device
 from .models import MODELS, build_model, feature_stats
 from .problem import BreathingEllipse, time_grid
 from .solve import METHODS, integrate, rk4_steps
@@ -304,17 +304,14 @@ def fit(config: TrainConfig, device="auto", progress: bool = True, check_every: 
     The parameters with the lowest full-rollout MSE seen are kept.
     """
     device = resolve_device(device)
-    threads = torch.get_num_threads()
     # An over-long L-BFGS step can saturate tanh units; their gradients then underflow to
     # subnormal floats, which CPUs process ~100x slower. Flush them to zero while training.
     torch.set_flush_denormal(True)
-    if device.type == "cpu":
-        torch.set_num_threads(1)  # tensors this small: splitting each op across cores costs more than it saves
     try:
-        return _fit(config, device, progress, check_every)
+        with one_thread_on_cpu(device):
+            return _fit(config, device, progress, check_every)
     finally:
         torch.set_flush_denormal(False)
-        torch.set_num_threads(threads)
 
 
 def _fit(config: TrainConfig, device, progress: bool, check_every: int) -> FitResult:

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .device import resolve_device
+from .device import one_thread_on_cpu, resolve_device
 from .inference import flow
 from .plotting import FIELD_COLOR, PRED_COLOR, TRUTH_COLOR
 from .problem import BreathingEllipse
@@ -111,18 +111,6 @@ class Frame(NamedTuple):
     pred: np.ndarray  # (N, 2), the model's flow of the sliders' initial curve (NaN if the solver failed)
     learned_uv: np.ndarray | None  # (G, 2) on the quiver grid; None when the model has no positional field
     analytic_uv: np.ndarray  # (G, 2)
-
-
-@contextmanager
-def _one_thread():
-    """Tensors this small run fastest on one CPU thread: splitting each op costs more than it
-    saves, and on a busy machine several threads wait on each other (measured: 10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _closed(curve: np.ndarray) -> np.ndarray:
@@ -255,7 +243,7 @@ class FlowLab:
         x0 = problem.sample(t[:1], require_int_at_least("num_points", num_points, 3))[0]
         self.flow_solves += 1
         try:
-            with _one_thread():
+            with one_thread_on_cpu():
                 positions = flow(self._models[label], problem, x0, t, method=self.method)[0].cpu().numpy()
         except (AssertionError, RuntimeError):  # torchdiffeq: "underflow in dt" and the like
             positions = np.full((len(t), int(num_points), 2), np.nan, dtype=np.float32)
@@ -272,7 +260,7 @@ class FlowLab:
         if label not in self._fields:
             model = self._models[label]
             grid = torch.tensor(self.grid, dtype=torch.float32, device=self.device)
-            with _one_thread():
+            with one_thread_on_cpu():
                 frames = [model.velocity_at(tk, grid) for tk in self._t.to(self.device)]
             self._fields[label] = None if frames[0] is None else torch.stack(frames).cpu().numpy()
         return self._fields[label]
