@@ -19,7 +19,7 @@ from torch import nn
 
 from .device import one_thread_on_cpu
 from .memory import peak_memory
-from .solve import FIXED_STEP, integrate
+from .solve import FIXED_STEP, CountedField, integrate
 from .validation import ConfigError, require_finite_tensor, require_int_at_least
 
 # field evaluations per step of torchdiffeq's fixed-step methods: turns a counted NFE into steps
@@ -87,32 +87,19 @@ def compare_gradients(model: nn.Module, t, truth, **solver) -> dict:
     }
 
 
-class _Calls(nn.Module):
-    """Counts every call of a field, including those the adjoint makes during the backward pass."""
-
-    def __init__(self, field: nn.Module):
-        super().__init__()
-        self.field = field
-        self.calls = 0
-
-    def forward(self, t, x):
-        self.calls += 1
-        return self.field(t, x)
-
-
 def field_evaluations(model: nn.Module, t, truth, *, adjoint: bool, **solver) -> tuple[int, int]:
     """Field evaluations in one forward and in one backward pass.
 
     Direct backprop makes none backward (it differentiates the stored graph); the adjoint
     evaluates the field, and a vector-Jacobian product through it, at every backward stage.
     """
-    counted = _Calls(model)
+    counted = CountedField(model)
     params = [p for p in model.parameters() if p.requires_grad]
     with one_thread_on_cpu(truth.device):
         loss, _ = rollout_loss(counted, t, truth, adjoint=adjoint, **solver)
-        forward = counted.calls
+        forward = counted.nfe
         torch.autograd.grad(loss, params)
-    return forward, counted.calls - forward
+    return forward, counted.nfe - forward
 
 
 class Cost(NamedTuple):

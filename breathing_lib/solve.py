@@ -20,8 +20,9 @@ class Solution(NamedTuple):
     nfe: int  # forward function evaluations
 
 
-class _Counted(nn.Module):
-    """Wraps a field to count its calls; read right after the solve, that is the forward NFE."""
+class CountedField(nn.Module):
+    """Wraps a field to count its calls: read right after a solve, the forward NFE; after a
+    backward pass, also the evaluations the adjoint made."""
 
     def __init__(self, field: nn.Module):
         super().__init__()
@@ -57,7 +58,7 @@ def integrate(
         if method not in FIXED_STEP:
             raise ConfigError(f"step_size applies to fixed-step methods, not {method!r}")
         options["step_size"] = step_size
-    counted = _Counted(field)
+    counted = CountedField(field)
     solver = odeint_adjoint if adjoint else odeint
     kwargs = dict(method=method, rtol=rtol, atol=atol, options=options)
     x = solver(counted, x0, t.to(x0), **kwargs)
