@@ -33,15 +33,17 @@ def predict(model, problem: BreathingEllipse, *, num_points=128, num_time_steps=
 
 
 @torch.no_grad()
-def flow(model, problem: BreathingEllipse, x0: torch.Tensor, t: torch.Tensor, *, method="dopri5"):
+def flow(model, problem: BreathingEllipse, x0: torch.Tensor, t: torch.Tensor, *, method="dopri5", **solver_options):
     """Positions (K, N, 2) of any start curve x0 flowed by the model, and the solver's NFE.
+
+    solver_options (rtol, atol, step_size) go to solve.integrate.
 
     A model whose state carries the velocity starts from the exact V(0) = f(X(0), t0):
     the initial condition of a second-order system includes it.
     """
     v0 = problem.velocity(x0, t[0]) if getattr(model, "needs_velocity", False) else None
     start = model.augment(t[0], x0, v0) if hasattr(model, "augment") else x0
-    solution = integrate(model, start, t, method=method)
+    solution = integrate(model, start, t, method=method, **solver_options)
     positions = model.positions(solution.x) if hasattr(model, "positions") else solution.x
     return positions, solution.nfe
 

@@ -71,8 +71,9 @@ def curve_errors(pred, truth) -> dict:
     return {"curve_mse": float(np.mean(diff**2)), "max_point_error": float(dist.max())}
 
 
-def swept_region_points(problem: BreathingEllipse, t, grid_size: int = 41) -> torch.Tensor:
-    """Grid points inside the union over t of the ellipses: the region the curve sweeps."""
+def swept_region_grid(problem: BreathingEllipse, t, grid_size: int = 41):
+    """A square grid over the ellipses of times t: its axis (G,), points (G*G, 2) and which lie
+    inside the union over t of the ellipses, the region the curve sweeps (G*G,) bool."""
     t = torch.as_tensor(t).detach().to("cpu", torch.float64)
     a, b = problem.semi_axes(t)
     reach = float(torch.max(torch.maximum(a, b)))
@@ -80,6 +81,12 @@ def swept_region_points(problem: BreathingEllipse, t, grid_size: int = 41) -> to
     xx, yy = torch.meshgrid(axis, axis, indexing="xy")
     pts = torch.stack([xx.ravel(), yy.ravel()], dim=-1)
     inside = ((pts[None, :, 0] / a[:, None]) ** 2 + (pts[None, :, 1] / b[:, None]) ** 2 <= 1.0).any(dim=0)
+    return axis, pts, inside
+
+
+def swept_region_points(problem: BreathingEllipse, t, grid_size: int = 41) -> torch.Tensor:
+    """Grid points inside the union over t of the ellipses: the region the curve sweeps."""
+    _, pts, inside = swept_region_grid(problem, t, grid_size)
     return pts[inside]
 
 
