@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .inference import flow
-from .models import StreamFunctionField, VelocityField, field_device
+from .models import StreamFunctionField, VelocityField, field_device, velocity_function
 from .problem import BreathingEllipse
 from .validation import ConfigError, require_finite, require_int_at_least, require_positive
 
@@ -183,7 +183,7 @@ def breathing_agreement(result: StartFlow) -> dict[str, float]:
 def field_series(model, point, t: torch.Tensor) -> np.ndarray:
     """The model's velocity (K, 2) at one point (x, y) at each time of t: what it predicts there over time."""
     device = field_device(model)
-    velocity_at = getattr(model, "velocity_at", model)  # a plain module f(t, x) is its own velocity
+    velocity_at = velocity_function(model)
     xy = torch.as_tensor(point, dtype=torch.float32, device=device).reshape(1, 2)
     return np.stack([velocity_at(tk.to(device), xy)[0].cpu().numpy() for tk in t])
 

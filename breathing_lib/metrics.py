@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .models import field_device
+from .models import field_device, velocity_function
 from .problem import BreathingEllipse
 
 
@@ -96,7 +96,7 @@ def field_rel_error(field, problem: BreathingEllipse, t, grid_size: int = 41) ->
 
     None for a model whose velocity is part of its state (no field of position and time).
     """
-    velocity_at = getattr(field, "velocity_at", field)
+    velocity_at = velocity_function(field)
     t64 = torch.as_tensor(t).detach().to("cpu", torch.float64)
     pts64 = swept_region_points(problem, t64, grid_size)
     pts = pts64.to(device=field_device(field), dtype=torch.float32)

@@ -205,6 +205,12 @@ class StreamFunctionField(_Normalised):
         return torch.stack([sx * grad[..., 1], -sy * grad[..., 0]], dim=-1) / self.span
 
 
+def velocity_function(field):
+    """f(t, x) -> velocity at positions x (or None, see Field.velocity_at). A plain module
+    f(t, x) with no augmented state is its own velocity function."""
+    return getattr(field, "velocity_at", field)
+
+
 def field_device(field: nn.Module) -> torch.device:
     """Where a field's tensors live (its first parameter or buffer); CPU if it has none."""
     for tensor in (*field.parameters(), *field.buffers()):

@@ -15,7 +15,7 @@ with warnings.catch_warnings():
     import scienceplots  # noqa: F401  (registers the "science" styles)
 from matplotlib.animation import FuncAnimation
 
-from .models import field_device
+from .models import field_device, velocity_function
 
 TRUTH_COLOR = "tab:blue"
 PRED_COLOR = "tab:red"
@@ -63,7 +63,7 @@ def _field_frames(field, t, extent: float):
     """The field's velocity on the quiver grid at every frame time; None without a positional field."""
     if field is None:
         return None
-    velocity_at = getattr(field, "velocity_at", field)
+    velocity_at = velocity_function(field)
     _, _, grid = _quiver_grid(extent)
     grid = grid.to(field_device(field))
     frames = [velocity_at(torch.tensor(tk, device=grid.device), grid) for tk in t]

@@ -17,13 +17,9 @@ import torch
 
 from .inference import flow
 from .metrics import curve_errors, shoelace_area, swept_region_grid, swept_region_points
-from .models import field_device
+from .models import field_device, velocity_function
 from .problem import BreathingEllipse
 from .validation import ConfigError, require_int_at_least
-
-
-def _velocity_fn(field):
-    return getattr(field, "velocity_at", field)
 
 
 def divergence(field, t, points: torch.Tensor) -> torch.Tensor:
@@ -34,7 +30,7 @@ def divergence(field, t, points: torch.Tensor) -> torch.Tensor:
     Computed in the dtype of `points`; pass float64 points to a float64 copy of the field
     to see rounding at 1e-16 rather than 1e-7.
     """
-    velocity_at = _velocity_fn(field)
+    velocity_at = velocity_function(field)
     with torch.enable_grad():
         x = points.detach().clone().requires_grad_(True)
         v = velocity_at(torch.as_tensor(t, dtype=x.dtype, device=x.device), x)

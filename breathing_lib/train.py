@@ -150,8 +150,9 @@ class _Progress:
     cum_abs_dev (the sum of |X_theta - X| over the rollout).
     """
 
-    def __init__(self, model: nn.Module, compare):
+    def __init__(self, model: nn.Module, compare, start_velocity=None):
         self.model, self.compare = model, compare  # compare(rollout, truth) ranks parameters
+        self.start_velocity = start_velocity  # V(0) for the checking rollout of a second-order model
         self.history = {k: [] for k in ("epoch", "seconds", "loss", "mse", "cum_abs_dev")}
         self.best_score, self.best_mse, self.best_epoch, self.best_state = math.inf, math.inf, 0, None
         self.seconds, self._since = 0.0, time.perf_counter()
@@ -240,17 +241,12 @@ def strategy_loss(model, t, truth, config: TrainConfig):
     return collocation
 
 
-def _start_velocity(model, t, truth):
-    """V(0) estimated from the snapshots, for models whose state carries the velocity."""
-    return snapshot_velocities(t, truth)[0] if model.needs_velocity else None
-
-
 def _check(model, t, truth, config, tracker: _Progress, epoch: int, loss: float, rollout=None) -> None:
     """Record progress; a rollout already computed by the loss is reused, else one is run (off the clock)."""
     tracker.pause()
     if rollout is None:
         with torch.no_grad():
-            rollout = _full_rollout(model, t, truth, config, adjoint=False, v0=_start_velocity(model, t, truth))
+            rollout = _full_rollout(model, t, truth, config, adjoint=False, v0=tracker.start_velocity)
     tracker.check(epoch, loss, rollout.detach(), truth)
     tracker.resume()
 
@@ -318,7 +314,9 @@ def _fit(config: TrainConfig, device, progress: bool, check_every: int) -> FitRe
     torch.manual_seed(config.seed)
     t, truth = training_data(config, device)
     model = new_model(config, t, truth).to(device)
-    tracker = _Progress(model, _curve_loss(config))
+    # V(0) estimated from the snapshots, once, for models whose state carries the velocity
+    start_velocity = snapshot_velocities(t, truth)[0] if model.needs_velocity else None
+    tracker = _Progress(model, _curve_loss(config), start_velocity)
     loss_fn = strategy_loss(model, t, truth, config)
     bar = tqdm(range(config.epochs), desc=f"{config.strategy} {config.model}", disable=not progress, mininterval=1.0)
     _adam(model, t, truth, config, tracker, loss_fn, bar, check_every)
