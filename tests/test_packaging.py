@@ -2,6 +2,7 @@
 
 import json
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -67,3 +68,19 @@ def test_notebook_conventions(md):
 def test_committed_notebooks_are_small():
     total = sum(p.stat().st_size for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert total <= 2_000_000
+
+
+def test_sync_keeps_the_ids_of_unchanged_cells():
+    sys.path.insert(0, str(ROOT / "tools"))
+    from sync_notebooks import keep_cell_ids
+
+    text = "```{code-cell} ipython3\nx = 1\n```\n\nprose\n\n```{code-cell} ipython3\nx = 1\n```\n"
+    previous = jupytext.reads(text, fmt="md:myst")
+    edited = jupytext.reads(text.replace("prose", "new prose") + "\n```{code-cell} ipython3\ny = 2\n```\n",
+                            fmt="md:myst")
+    fresh = [cell.id for cell in edited.cells]
+    keep_cell_ids(edited, previous)
+    ids = [cell.id for cell in edited.cells]
+    assert ids[0] == previous.cells[0].id and ids[2] == previous.cells[2].id  # same source twice: both kept, in order
+    assert ids[1] == fresh[1] and ids[3] == fresh[3]  # edited and new cells keep their fresh ids
+    assert len(set(ids)) == len(ids)

@@ -18,6 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent
 IGNORED = {"nbval-ignore-output", "nbval-skip"}  # nbval's tag names
 
 
+def keep_cell_ids(nb, previous) -> None:
+    """Give each unchanged cell the id it had in the previous .ipynb: jupytext draws fresh random
+    ids at every read, which would make every sync rewrite every cell in the diff."""
+    ids = {}
+    for cell in previous.cells:
+        ids.setdefault((cell.cell_type, cell.source), []).append(cell.id)
+    for cell in nb.cells:
+        if ids.get((cell.cell_type, cell.source)):
+            cell.id = ids[cell.cell_type, cell.source].pop(0)
+
+
 def sync(md: Path) -> None:
     nb = jupytext.read(md)
     start = time.perf_counter()
@@ -29,7 +40,10 @@ def sync(md: Path) -> None:
         cell.metadata.pop("execution", None)  # timestamps: noise in every diff
         if cell.cell_type == "code" and IGNORED & set(cell.metadata.get("tags", [])):
             cell.outputs = []
-    jupytext.write(nb, md.with_suffix(".ipynb"), fmt="ipynb")
+    ipynb = md.with_suffix(".ipynb")
+    if ipynb.exists():
+        keep_cell_ids(nb, jupytext.read(ipynb))
+    jupytext.write(nb, ipynb, fmt="ipynb")
     print(f"{md.name}: executed in {time.perf_counter() - start:.0f} s")
 
 
