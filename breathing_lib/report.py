@@ -11,8 +11,11 @@ def markdown_table(rows: list[dict], formats: dict[str, str] | None = None) -> M
         raise ValueError("rows must not be empty")
     formats = formats or {}
     columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+    def line(cells) -> str:  # a bare | inside a cell (|g|, |c_k|) would split it: escape it
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    lines = [line(columns), "|" + "---|" * len(columns)]
     for row in rows:
-        cells = ["never" if row[c] is None else format(row[c], formats.get(c, "")) for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(line("never" if row[c] is None else format(row[c], formats.get(c, "")) for c in columns))
     return Markdown("\n".join(lines))

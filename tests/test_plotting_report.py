@@ -43,6 +43,11 @@ def test_markdown_table_formats_columns():
     assert md.splitlines() == ["| N | mse |", "|---|---|", "| 21 | 1.2e-04 |", "| 512 | never |"]
 
 
+def test_markdown_table_escapes_bars_inside_cells():
+    md = markdown_table([{"|g|": 1.5, "name": "a|b"}]).data
+    assert md.splitlines() == [r"| \|g\| | name |", "|---|---|", r"| 1.5 | a\|b |"]
+
+
 def test_evaluate_the_exact_field_scores_perfectly(problem):
     report = evaluate(AnalyticField(problem), problem, num_points=64, num_time_steps=16, t_final=1.5)
     assert report["max_point_error"] < 1e-5  # dopri5 at rtol 1e-7, float32 state
