@@ -20,10 +20,15 @@ def shoelace_area(curve) -> np.ndarray:
     return 0.5 * np.sum(x * np.roll(y, -1, axis=-1) - np.roll(x, -1, axis=-1) * y, axis=-1)
 
 
+def area_ratios(traj) -> np.ndarray:
+    """A(t)/A(0) - 1 for each closed curve of a trajectory (K, N, 2), shoelace areas in float64."""
+    area = shoelace_area(traj)
+    return area / area[0] - 1.0
+
+
 def area_drift(traj) -> float:
     """max over time of |A(t)/A(0) - 1| for a trajectory of closed curves (K, N, 2)."""
-    area = shoelace_area(traj)
-    return float(np.max(np.abs(area / area[0] - 1.0)))
+    return float(np.max(np.abs(area_ratios(traj))))
 
 
 def _distinct_vertices(polygon: np.ndarray) -> np.ndarray:

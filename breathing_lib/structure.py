@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .inference import flow
-from .metrics import curve_errors, shoelace_area, swept_region_grid, swept_region_points
+from .metrics import area_drift, curve_errors, swept_region_grid, swept_region_points
 from .models import field_device, velocity_function
 from .problem import BreathingEllipse
 from .validation import ConfigError, require_int_at_least
@@ -68,12 +68,6 @@ def divergence_map(field, problem: BreathingEllipse, t, grid_size: int = 61) -> 
                          float(inner.abs().max()), float(inner.pow(2).mean().sqrt()))
 
 
-def area_ratios(traj) -> np.ndarray:
-    """A(t)/A(0) - 1 for each closed curve of a trajectory (K, N, 2), shoelace areas in float64."""
-    area = shoelace_area(traj)
-    return area / area[0] - 1.0
-
-
 def area_drift_by_points(model, problem: BreathingEllipse, counts, t, *, start=None, method: str = "dopri5",
                          **solver_options) -> dict:
     """{N: max over t of |A(t)/A(0) - 1|} for the model's flow of a start curve sampled with N points.
@@ -91,7 +85,7 @@ def area_drift_by_points(model, problem: BreathingEllipse, counts, t, *, start=N
         require_int_at_least("num_points", n, 3)
         x0 = problem.sample(t[:1], n)[0] if start is None else start(n)
         traj = flow(model, problem, x0.to(device=device, dtype=t.dtype), t, method=method, **solver_options)[0]
-        drifts[n] = float(np.max(np.abs(area_ratios(traj))))
+        drifts[n] = area_drift(traj)
     return drifts
 
 
@@ -108,8 +102,7 @@ def score_starts(models: dict, problem: BreathingEllipse, starts: dict, t, *, me
             errors = curve_errors(pred, exact)
             rows.append({"start": start_name, "model": model_name, "curve MSE": errors["curve_mse"],
                          "max point error": errors["max_point_error"],
-                         "area drift": float(np.max(np.abs(area_ratios(pred)))),
-                         "exact drift": float(np.max(np.abs(area_ratios(exact))))})
+                         "area drift": area_drift(pred), "exact drift": area_drift(exact)})
     return rows
 
 

@@ -8,12 +8,11 @@ import torch
 from torch import nn
 
 from breathing_lib import ConfigError, build_model, feature_stats, generate_truth
-from breathing_lib.metrics import shoelace_area
+from breathing_lib.metrics import area_ratios, shoelace_area
 from breathing_lib.models import AnalyticField
 from breathing_lib.extrapolation import start_curves
 from breathing_lib.structure import (
     area_drift_by_points,
-    area_ratios,
     divergence,
     divergence_map,
     score_starts,
