@@ -9,23 +9,53 @@ from pathlib import Path
 import jupytext
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.md"))
 
 
-def _normalise(requirement: str) -> str:
-    name, spec = re.match(r"([A-Za-z0-9_.\-]+)(.*)", requirement.replace(" ", "")).groups()
-    return re.sub(r"[-_.]+", "-", name).lower() + spec
+sys.path.insert(0, str(ROOT / "tools"))
+from lock import CONDA_PYTHON, locked_requirements, pins_for  # noqa: E402
+
+LOCK = locked_requirements((ROOT / "requirements.lock").read_text())
 
 
-def test_environment_yml_lists_the_same_packages_as_pyproject():
+def _declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    return [Requirement(r) for r in project["dependencies"] + sum(project["optional-dependencies"].values(), [])]
+
+
+def _python(version: str) -> dict:
+    return CONDA_PYTHON | {"python_version": version, "python_full_version": f"{version}.0"}
+
+
+@pytest.mark.parametrize("python", ["3.10", "3.11", "3.12", "3.13"])
+def test_the_lock_pins_every_declared_dependency_within_its_range(python):
+    pins = {canonicalize_name(n): v for n, v in pins_for(LOCK, _python(python)).items()}
+    assert all(str(r.specifier).startswith("==") and "," not in str(r.specifier) for r in LOCK)
+    for requirement in _declared():
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in requirements.lock for Python {python}: run `make lock`"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} breaks {requirement}: run `make lock`"
+
+
+def test_environment_yml_pins_what_the_lock_pins_for_its_python():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
     pip_lists = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
     assert len(pip_lists) == 1
-    assert sorted(map(_normalise, pip_lists[0])) == sorted(map(_normalise, wanted))
+    listed = dict(line.split("==") for line in pip_lists[0])
+    assert listed == pins_for(LOCK, CONDA_PYTHON), "environment.yml and requirements.lock differ: run `make lock`"
+
+
+def test_the_makefile_installs_through_the_lock_and_its_torch():
+    makefile = (ROOT / "Makefile").read_text()
+    torch = re.search(r"^TORCH\s*\?=\s*torch==(\S+)$", makefile, re.M).group(1)
+    assert pins_for(LOCK, CONDA_PYTHON)["torch"] == torch
+    installs = [line for line in makefile.splitlines() if "pip install" in line and "$(PIP)" not in line]
+    assert installs and all("-c $(LOCK)" in line for line in installs if "jupyterlab" not in line and "$(UV)" not in line)
 
 
 def test_jupyter_book_is_pinned_below_2():
