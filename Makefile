@@ -13,7 +13,9 @@ PY     := $(VENV)/bin/python
 LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed
 BOOK   := $(VENV)/bin/jupyter-book build . --builder html -W -n --keep-going
-NBVAL  := $(PY) -m pytest --nbval --nbval-current-env notebooks
+# One worker per core, each notebook whole on one worker; the model store makes a model asked
+# for by two notebooks at once train once (the other waits).
+NBVAL  := $(PY) -m pytest --nbval --nbval-current-env -n auto --dist loadfile notebooks
 # Other CPU kernels and reduction orders than this machine's defaults (see `make portable`).
 PORTABLE_SETTINGS := "ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1" "ATEN_CPU_CAPABILITY=avx2"
 
@@ -29,7 +31,9 @@ $(STAMP): pyproject.toml $(LOCK)
 /usr/bin/chromium:
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
+# Chapters execute one per core into the build's cache first; the build then reads them there.
 book: $(STAMP)
+	$(PY) tools/execute_book.py
 	$(BOOK)
 	@echo "book: $(CURDIR)/_build/html/index.html"
 

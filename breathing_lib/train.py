@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -389,11 +390,16 @@ def default_store() -> Path:
 def trained_model(config: TrainConfig, store=None, device="auto", progress: bool = True) -> FitResult:
     """The model for this config: loaded from the store if trained before, else trained and stored.
 
-    Keeps notebooks independent of each other: whichever runs first pays for training.
+    Keeps notebooks independent of each other: whichever runs first pays for training, and one
+    that asks for the same model meanwhile (in another process) waits for it instead of training twice.
     """
     path = Path(store or default_store()) / f"{config.model}-{config.key()}" / "model.pt"
     if path.is_file():
         return load_checkpoint(path, device)
-    result = fit(config, device=device, progress=progress)
-    save_checkpoint(path, result)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_suffix(".lock")):  # notebooks run in parallel: one trains, the others wait
+        if path.is_file():
+            return load_checkpoint(path, device)
+        result = fit(config, device=device, progress=progress)
+        save_checkpoint(path, result)
     return result

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from breathing_lib import BreathingEllipse, ConfigError, build_model, generate_truth, feature_stats
+from breathing_lib.checks import rounding
 from breathing_lib.extrapolation import (
     START_NAMES,
     aspect_and_angle,
@@ -72,9 +73,11 @@ def test_region_moments_of_known_shapes():
     m = region_moments(square)
     assert m["area"] == pytest.approx(1.0)
     np.testing.assert_allclose(m["centroid"], [0.5, 0.5])
-    np.testing.assert_allclose(m["cov"], np.eye(2) / 12, atol=1e-12)
+    # the moments sum products of two coordinates: they round at max |p|^2
+    np.testing.assert_allclose(m["cov"], np.eye(2) / 12, rtol=0, atol=rounding(np.abs(square).max() ** 2))
     # orientation and position of the polygon do not matter
-    np.testing.assert_allclose(region_moments(square[::-1] + 5.0)["cov"], m["cov"], atol=1e-12)
+    moved = square[::-1] + 5.0
+    np.testing.assert_allclose(region_moments(moved)["cov"], m["cov"], rtol=0, atol=rounding(np.abs(moved).max() ** 2))
     theta = 2 * math.pi * np.arange(2000) / 2000
     a, b = 2.0, 0.5
     ellipse = np.stack([a * np.cos(theta), b * np.sin(theta)], axis=1)
@@ -87,10 +90,12 @@ def test_exact_flow_breathes_every_start_and_keeps_its_offset():
     expected = torch.log(problem.beta(t) / problem.beta(t[:1])).numpy()
     for name, x0 in start_curves(problem, 96).items():
         traj = problem.flow(x0.double(), t)
-        np.testing.assert_allclose(breathing_signal(traj), expected, atol=1e-10, err_msg=name)
+        # a log of a ratio of two moments, each rounded relative to itself: rounding(1)
+        np.testing.assert_allclose(breathing_signal(traj), expected, rtol=0, atol=rounding(1.0), err_msg=name)
         offsets = torch.stack([data_offset(problem, traj[k], t[k]) for k in range(len(t))])
-        torch.testing.assert_close(offsets, offsets[:1].expand_as(offsets), atol=1e-10, rtol=0)
-    assert float(data_offset(problem, problem.sample(t, 50), t[:, None]).max()) < 1e-12  # the data: offset 0
+        # |r - 1| rounds with r = 1 + offset
+        torch.testing.assert_close(offsets, offsets[:1].expand_as(offsets), rtol=0, atol=rounding(1 + offsets.max()))
+    assert float(data_offset(problem, problem.sample(t, 50), t[:, None]).max()) < rounding(1.0)  # the data: r = 1
     circle = start_curves(problem, 400)["circle"]
     assert float(data_offset(problem, circle, 0.0).max()) == pytest.approx(math.sqrt(3.0) - 1, rel=1e-4)
 
@@ -121,7 +126,8 @@ def test_exact_field_flows_every_start_to_solver_tolerance(problem):
         assert agree["correlation"] == pytest.approx(1.0, abs=1e-6) and agree["swing_ratio"] == pytest.approx(1.0, abs=1e-4)
         assert agree["deviation"] < 1e-4
     alone = compare_flow(AnalyticField(problem), problem, starts["rotated"], t)
-    torch.testing.assert_close(alone.pred, results["rotated"].pred, atol=2e-5, rtol=0)
+    # alone or in a batch, dopri5 picks other steps: measured 7.2e-6 apart
+    torch.testing.assert_close(alone.pred, results["rotated"].pred, atol=3e-5, rtol=0)
 
 
 def test_breathing_agreement_sees_a_weaker_breath(problem):

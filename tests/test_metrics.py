@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from breathing_lib.checks import rounding
 from breathing_lib.metrics import (
     area_drift,
     curve_errors,
@@ -63,7 +64,7 @@ def test_swept_region_is_the_union_of_the_ellipses(problem):
     a, b = problem.semi_axes(t.double())
     assert pts.shape[0] > 0
     # every point inside some ellipse, and the region reaches the widest extent sqrt(beta0)
-    inside = ((pts[:, None, 0] / a) ** 2 + (pts[:, None, 1] / b) ** 2 <= 1 + 1e-12).any(dim=1)
+    inside = ((pts[:, None, 0] / a) ** 2 + (pts[:, None, 1] / b) ** 2 <= 1 + rounding(1.0)).any(dim=1)
     assert bool(inside.all())
     assert pts[:, 0].abs().max().item() == pytest.approx(math.sqrt(2.0), rel=0.05)
 

@@ -86,7 +86,10 @@ def test_notebook_conventions(md):
     nb = jupytext.read(md)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", []), "the first code cell holds the knobs"
-    assert code[-1].source.lstrip().startswith("# Checks") and "assert" in code[-1].source
+    checks = code[-1].source
+    assert checks.lstrip().startswith("# Checks") and "Checks(" in checks and checks.rstrip().endswith("checks.publish()")
+    assert not re.search(r"^\s*assert\b", checks, re.M), "the checks cell states each claim with checks.check/fact"
+    assert "nbval-ignore-output" in code[-1].metadata.get("tags", []), "the checks table's numbers vary by machine"
     assert any(c.cell_type == "markdown" and re.search(r"^## What we found", c.source, re.M) for c in nb.cells)
     stored = json.loads(md.with_suffix(".ipynb").read_text())
     for cell in stored["cells"]:

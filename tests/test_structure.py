@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from breathing_lib import ConfigError, build_model, feature_stats, generate_truth
+from breathing_lib.checks import rounding
 from breathing_lib.metrics import area_ratios, shoelace_area
 from breathing_lib.models import AnalyticField
 from breathing_lib.extrapolation import start_curves
@@ -40,10 +41,11 @@ class Shear(nn.Module):
 
 def test_divergence_of_known_fields(problem):
     points = (torch.rand(50, 2, dtype=torch.float64) - 0.5) * 4
-    assert divergence(AnalyticField(problem), 0.3, points).abs().max() < 1e-12
+    alpha = float(problem.alpha(torch.tensor(0.3, dtype=torch.float64)))
+    assert divergence(AnalyticField(problem), 0.3, points).abs().max() < rounding(abs(alpha))  # alpha - alpha
     torch.testing.assert_close(divergence(Linear([[0.7, 2.0], [-1.0, 0.4]]), 0.0, points),
                                torch.full((50,), 1.1, dtype=torch.float64))
-    assert divergence(Shear(), 0.0, points).abs().max() < 1e-12
+    assert divergence(Shear(), 0.0, points).abs().max() < rounding(1.0)  # derivatives |cos| <= 1
     # a field independent of position: autograd reports no dependence, divergence 0
     assert torch.all(divergence(lambda t, x: torch.ones_like(x).detach(), 0.0, points) == 0)
 
@@ -84,7 +86,7 @@ def test_area_ratios_of_linear_maps(problem):
     curve = problem.sample(torch.zeros(1, dtype=torch.float64), 40)[0]
     shear = torch.tensor([[1.0, 0.8], [0.0, 1.0]], dtype=torch.float64)  # det 1
     traj = torch.stack([curve, curve @ shear.T, 1.5 * curve])
-    np.testing.assert_allclose(area_ratios(traj), [0.0, 0.0, 1.25], atol=1e-12)
+    np.testing.assert_allclose(area_ratios(traj), [0.0, 0.0, 1.25], rtol=0, atol=rounding(1.5**2))  # A / A0 <= 1.5^2
 
 
 def test_area_drift_separates_divergence_from_the_polygon(problem):
@@ -104,7 +106,7 @@ def test_area_drift_separates_divergence_from_the_polygon(problem):
     assert 16 / 2 < shear[16] / shear[64] < 16 * 2, shear
     # the integrator's share: a coarse fixed-step rk4 loses area that tight dopri5 keeps
     coarse = area_drift_by_points(Shear(), problem, [64], t[::10], start=start, method="rk4")  # one step
-    tight = area_drift_by_points(Shear(), problem, [64], t, start=start, rtol=1e-10, atol=1e-12)
+    tight = area_drift_by_points(Shear(), problem, [64], t, start=start, method="dopri5", rtol=1e-10, atol=1e-12)
     assert abs(tight[64] / shear[64] - 1) < 0.1  # at N = 64 the polygon's share dominates already
     assert coarse[64] > 10 * tight[64], (coarse, tight)
     with pytest.raises(ConfigError, match="num_points"):
@@ -122,7 +124,7 @@ def test_score_starts_against_the_exact_flow(problem):
     for row in rows:
         assert row["exact drift"] < 1e-6
         if row["model"] == "exact":
-            assert row["curve MSE"] < 1e-10 and row["area drift"] < 1e-6
+            assert row["curve MSE"] < 1e-10 and row["area drift"] < 3e-6  # measured 6.3e-7: float32, dopri5
         else:  # a field that does not move: zero drift, but the curve error of the whole motion
             assert row["area drift"] < 1e-6 and row["max point error"] > 0.1
 
@@ -141,7 +143,7 @@ class FakeStream(nn.Module):
 
 def test_stream_function_error_up_to_a_constant(problem):
     t = torch.linspace(0, 1.5, 7)
-    assert stream_function_error(FakeStream(problem, 1.0), problem, t) < 1e-6
+    assert stream_function_error(FakeStream(problem, 1.0), problem, t) < 2e-6  # measured 5.0e-7: float32
     assert stream_function_error(FakeStream(problem, 1.1), problem, t) == pytest.approx(0.1, rel=1e-4)
     with pytest.raises(ConfigError, match="stream"):
         stream_function_error(build_model("seed"), problem, t)

@@ -2,7 +2,8 @@
 
 The MyST .md is the source. Each notebook is executed top to bottom; outputs of cells
 tagged nbval-ignore-output (animations, plots, timings) are dropped so the committed
-.ipynb stays small and holds only the outputs nbval compares.
+.ipynb stays small and holds only the outputs nbval compares. The chapter's checks are
+printed with their margins (THIN: a measured bound closer than MARGIN to its value).
 
     python tools/sync_notebooks.py [notebooks/03_inference.md ...]
 """
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import jupytext
 from nbclient import NotebookClient
+
+from breathing_lib.checks import MARGIN, published_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 IGNORED = {"nbval-ignore-output", "nbval-skip"}  # nbval's tag names
@@ -29,6 +32,16 @@ def keep_cell_ids(nb, previous) -> None:
             cell.id = ids[cell.cell_type, cell.source].pop(0)
 
 
+def report_margins(nb) -> None:
+    """Print the chapter's checks with their margins, flagging measured ones closer than MARGIN."""
+    ledger = published_checks(nb)
+    for c in ledger["checks"] if ledger else []:
+        thin = c["kind"] == "measured" and c["margin"] is not None and c["margin"] < MARGIN
+        numbers = ("holds" if c["kind"] == "logical" else f"margin {c['margin']:9.3g}  value {c['value']:10.3g} "
+                   f"{'>' if c['above'] else '<'} {c['bound']:10.3g}")
+        print(f"  {'THIN ' if thin else '     '}{c['kind']:8} {numbers:46}  {c['claim']}")
+
+
 def sync(md: Path) -> None:
     nb = jupytext.read(md)
     start = time.perf_counter()
@@ -36,6 +49,7 @@ def sync(md: Path) -> None:
     # the committed .ipynb, and without a kernel it would only show controls that do nothing
     NotebookClient(nb, timeout=1800, kernel_name="python3", store_widget_state=False,
                    resources={"metadata": {"path": str(md.parent)}}).execute()
+    report_margins(nb)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # timestamps: noise in every diff
         if cell.cell_type == "code" and IGNORED & set(cell.metadata.get("tags", [])):

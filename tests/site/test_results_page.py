@@ -1,4 +1,4 @@
-"""The results page (book/results.md) pastes every chapter's glued numbers: none may be missing or stale.
+"""The results page (book/results.md) pastes every chapter's glued numbers and checks: none missing or stale.
 
 MyST-NB resolves a cross-document paste only at build time, and an unknown key just drops the
 value with a warning, so the built page is compared with the glue the notebooks recorded:
@@ -6,6 +6,7 @@ value with a warning, so the built page is compared with the glue the notebooks 
 (`make book`); BOOK_BUILD_DIR names another build folder (default `_build`).
 """
 
+import ast
 import html
 import json
 import os
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 from myst_nb.core.variables import format_plain_text
 
+from breathing_lib.checks import MARGIN
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "book" / "results.md"
 BUILD = Path(os.environ.get("BOOK_BUILD_DIR") or ROOT / "_build")
@@ -22,6 +25,9 @@ PAGE = BUILD / "html" / "book" / "results.html"
 GLUE = BUILD / "jupyter_execute"
 # {glue:text}`/notebooks/NN_topic.md::key:format`: the one form this page uses (see its rows)
 PASTE = re.compile(r"\{glue:text\}`/(?P<doc>[^`:]+)\.md::(?P<key>[^`:]+):(?P<fmt>[^`:]+)`")
+# ```{glue} checks_table / :doc: ../notebooks/NN_topic.md: each chapter's table of checks
+CHECKS_TABLE = re.compile(r"```\{glue\} checks_table\n:doc: \.\./(?P<doc>notebooks/[^\n]+)\.md\n```")
+CHAPTERS = re.findall(r"file: (notebooks/\S+)", (ROOT / "_toc.yml").read_text())
 
 
 def _pastes():
@@ -32,7 +38,7 @@ def test_every_paste_names_a_notebook_key_and_a_format():
     """A paste in another form (no format, no document) would escape the comparison below."""
     text = SOURCE.read_text()
     assert _pastes(), "the results page pastes nothing"
-    assert len(_pastes()) == text.count("{glue"), "a {glue...} role not of the form /doc.md::key:format"
+    assert len(_pastes()) + len(CHECKS_TABLE.findall(text)) == text.count("{glue"), "a {glue...} of another form"
     for paste in _pastes():
         assert (ROOT / f"{paste['doc']}.md").is_file(), paste
 
@@ -49,3 +55,29 @@ def test_built_results_page_shows_every_glued_value():
         expected.append(format_plain_text(glued[paste["key"]]["data"]["text/plain"], paste["fmt"]))
     pasted = [html.unescape(t) for t in re.findall(r'<span class="pasted-text">(.*?)</span>', PAGE.read_text())]
     assert pasted == expected
+
+
+def _ledgers():
+    ledgers = {}
+    for chapter in CHAPTERS:
+        glue_file = GLUE / f"{chapter}.glue.json"
+        assert glue_file.is_file(), f"{chapter} was not executed in this build"
+        glued = json.loads(glue_file.read_text())
+        assert "checks_json" in glued, f"{chapter} published no checks (its checks cell ends with checks.publish())"
+        ledgers[chapter] = json.loads(ast.literal_eval(glued["checks_json"]["data"]["text/plain"]))
+    return ledgers
+
+
+def test_the_results_page_shows_every_chapters_checks():
+    assert CHECKS_TABLE.findall(SOURCE.read_text()) == CHAPTERS
+    if not PAGE.is_file():
+        pytest.fail(f"no built results page at {PAGE}: run `make book`")
+    assert PAGE.read_text().count('<table class="table checks">') == len(CHAPTERS)
+
+
+def test_every_measured_check_holds_with_a_margin_of_at_least_3():
+    """A measured bound closer than MARGIN to this build's value would fail on another CPU."""
+    thin = [(chapter, c["claim"], c["value"], c["bound"], c["margin"])
+            for chapter, ledger in _ledgers().items() for c in ledger["checks"]
+            if c["kind"] == "measured" and not c["margin"] >= MARGIN]
+    assert not thin, f"measured checks with a margin below {MARGIN}: {thin}"
