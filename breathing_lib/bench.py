@@ -31,6 +31,40 @@ def time_to(history: dict, mse: float) -> float | None:
     return next((s for s, m in zip(history["seconds"], history["mse"]) if m <= mse), None)
 
 
+def calls_per_step(config: TrainConfig) -> tuple[int, int]:
+    """Network calls per evaluation of the recipe's own loss (with its gradient), and of the full-rollout fine-tune.
+
+    Rollout: 4 RK4 stages a step forward, and as many in the adjoint solve backward. Shooting: all
+    windows in one batched solve. Collocation: one call on every observed point. The fine-tune
+    backpropagates through its rollout, so it makes no second solve.
+    """
+    steps = config.num_time_steps - 1
+    own = {"rollout": (2 if config.adjoint else 1) * 4 * steps,
+           "shooting": 4 * config.window,
+           "collocation": 1}[config.strategy]
+    return own, 4 * steps
+
+
+def work_done(config: TrainConfig, history: dict) -> tuple[list[int], list[int]]:
+    """Loss evaluations and network calls behind each point of a fit's history: work, where seconds are load.
+
+    The history counts Adam epochs from 0 (a check at epoch e follows e + 1 gradients), then L-BFGS
+    iterations on the recipe's loss, then fine-tune iterations on the full rollout. An L-BFGS
+    iteration evaluates the loss at least once (more when its line search backtracks): there the
+    counts are lower bounds.
+    """
+    own, finetune = calls_per_step(config)
+    first = config.epochs + config.lbfgs_steps
+    evaluations = [e + 1 if e < config.epochs else e for e in history["epoch"]]
+    return evaluations, [min(n, first) * own + max(n - first, 0) * finetune for n in evaluations]
+
+
+def work_to(config: TrainConfig, history: dict, mse: float) -> tuple[int | None, int | None]:
+    """(loss evaluations, network calls) when the full-rollout MSE first reached `mse`; (None, None) if never."""
+    evaluations, calls = work_done(config, history)
+    return next(((n, c) for n, c, m in zip(evaluations, calls, history["mse"]) if m <= mse), (None, None))
+
+
 def epoch_peak_bytes(config: TrainConfig, device) -> int:
     """Peak memory allocated by one forward + backward pass of the strategy's loss."""
     t, truth = training_data(config, device)
