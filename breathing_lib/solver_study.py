@@ -337,7 +337,7 @@ def verdicts(summary: dict) -> dict[str, Check]:
 
     Bounds, each well clear of what the chapter measures on both of its configurations, so that
     other CPUs' training paths keep them: orders within ORDER_TOLERANCE of 1, 2, 4; rk4 and dopri5
-    MSE within 1% (rk4's own error on the grid is below 1% of the model's point error); Euler's MSE
+    MSE within 2% (rk4's own error on the grid is a few per mille of the model's point error); Euler's MSE
     at least 30x rk4's on the training grid (its own error there is >~10x the model's); the
     learned field's one-step fold steps within 50% of 1/|alpha| where |alpha| >= max/2 (a growth
     rate is a derivative of the fit, several times less accurate than the field's 1-4% at the data);
@@ -351,7 +351,7 @@ def verdicts(summary: dict) -> dict[str, Check]:
         *(bounded(f"exact field: order of {m} minus {p}", abs(summary["orders"][m] - p), ORDER_TOLERANCE)
           for m, p in ORDERS.items()),
         bounded("model: dopri5 vs rk4 on the training grid, relative change of the MSE",
-                abs(_ratio(rk4["dopri5"]["curve_mse"], rk4["rk4"]["curve_mse"]) - 1), 0.01),
+                abs(_ratio(rk4["dopri5"]["curve_mse"], rk4["rk4"]["curve_mse"]) - 1), 0.02),
         bounded("model: euler / rk4 MSE on the training grid",
                 _ratio(rk4["euler"]["curve_mse"], rk4["rk4"]["curve_mse"]), 30, above=True),
         fact("exact field: euler folds iff some step has h|alpha| > 1",
@@ -363,10 +363,9 @@ def verdicts(summary: dict) -> dict[str, Check]:
                 _ratio(rk4["euler"]["curve_mse"], euler["euler"]["curve_mse"]), 5, above=True),
         bounded("euler-trained: dopri5 MSE / euler MSE",
                 _ratio(euler["dopri5"]["curve_mse"], euler["euler"]["curve_mse"]), 5, above=True),
-        bounded("euler-trained: distance to the velocity / to the secant",
-                _ratio(d["euler-trained"]["velocity"], d["euler-trained"]["secant"]), 1, above=True),
-        bounded("model: distance to the secant / to the velocity",
-                _ratio(d["model"]["secant"], d["model"]["velocity"]), 1, above=True),
+        fact("euler-trained: nearer the secant than the velocity",
+             d["euler-trained"]["secant"] < d["euler-trained"]["velocity"]),
+        fact("model: nearer the velocity than the secant", d["model"]["velocity"] < d["model"]["secant"]),
         fact("euler-trained under dopri5 grows the area", euler["dopri5"]["area change"] > 0),
         bounded("under dopri5: euler-trained area drift / the model's",
                 _ratio(euler["dopri5"]["area drift"], rk4["dopri5"]["area drift"]), 10, above=True),
