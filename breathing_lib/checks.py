@@ -100,10 +100,6 @@ class Checks:
                               f"claimed {sign} {check.bound:.4g} ({check.kind})")
         return check
 
-    def thin(self) -> list[Check]:
-        """Measured checks that hold by less than MARGIN: their bound sits too close to this run's value."""
-        return [c for c in self.records if c.kind == "measured" and c.margin is not None and c.margin < MARGIN]
-
     def rows(self) -> list[dict]:
         return [asdict(c) | {"margin": c.margin} for c in self.records]
 
@@ -129,9 +125,10 @@ class Checks:
         from IPython.display import HTML, display
         from myst_nb import glue
 
+        table = HTML(self.html_table())
         print(self.summary())
-        display(HTML(self.html_table()))
-        glue("checks_table", HTML(self.html_table()), display=False)
+        display(table)
+        glue("checks_table", table, display=False)
         glue("checks_json", json.dumps({"chapter": self.chapter, "checks": self.rows()}), display=False)
 
 

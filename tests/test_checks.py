@@ -34,13 +34,11 @@ def test_a_failed_claim_raises_with_the_numbers_and_is_recorded():
     assert len(checks.records) == 3 and not any(c.holds for c in checks.records)
 
 
-def test_thin_lists_measured_checks_closer_than_the_margin():
+def test_margins_of_each_kind():
     checks = Checks("ch")
-    checks.check("thin", 1.0, 0.99 * MARGIN)
-    checks.check("wide", 1.0, 1.01 * MARGIN)
-    checks.check("exact thin", 1.0, 1.5, kind="exact")
-    checks.fact("a verdict", True)
-    assert [c.claim for c in checks.thin()] == ["thin"]
+    assert checks.check("thin", 1.0, 0.99 * MARGIN).margin < MARGIN < checks.check("wide", 1.0, 1.01 * MARGIN).margin
+    assert checks.check("exact", 1.0, 1.5, kind="exact").margin == pytest.approx(1.5)
+    assert checks.fact("a verdict", True).margin is None
 
 
 def test_bad_kinds_and_bounds_are_refused():
