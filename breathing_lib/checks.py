@@ -80,6 +80,7 @@ class Checks:
     def __init__(self, chapter: str):
         self.chapter = chapter
         self.records: list[Check] = []
+        self.untrained_on_purpose: dict[str, str] = {}  # store label -> why the chapter shows it untrained
 
     def check(self, claim: str, value, bound, kind: str = "measured", above: bool = False) -> Check:
         """Record `value < bound` (or `value > bound` with `above`); raise CheckFailed if it does not hold."""
@@ -99,6 +100,25 @@ class Checks:
             raise CheckFailed(f"{self.chapter}: {check.claim}: measured {check.value:.4g}, "
                               f"claimed {sign} {check.bound:.4g} ({check.kind})")
         return check
+
+    def untrained(self, config, why: str) -> None:
+        """State that the chapter shows the model of `config` with its initial weights, and why."""
+        self.untrained_on_purpose[config.label()] = why
+
+    def models_trained(self, served: dict) -> Check:
+        """Record that every model the chapter used (store label -> FitResult) kept an epoch after
+        its initial weights, unless the chapter stated otherwise: model selection must never pass
+        off an untrained network as a result."""
+        kept = {label: fit.kept_epoch for label, fit in served.items() if label not in self.untrained_on_purpose}
+        untrained = sorted(label for label, epoch in kept.items() if epoch == 0)
+        if untrained:
+            claim = f"every model this chapter used is trained: {', '.join(untrained)} kept its initial weights"
+        else:
+            first = min(kept.values(), default=None)
+            claim = (f"every model this chapter used is trained ({len(kept)}; earliest kept epoch {first})"
+                     + "".join(f"; {label} untrained on purpose: {why}" for label, why in
+                               self.untrained_on_purpose.items()))
+        return self.fact(claim, not untrained)
 
     def rows(self) -> list[dict]:
         return [asdict(c) | {"margin": c.margin} for c in self.records]
@@ -121,10 +141,15 @@ class Checks:
         return f"{len(self.records)} checks hold: " + ", ".join(f"{n} {k}" for k, n in counts.items())
 
     def publish(self):
-        """Show the table, and glue it (`checks_table`, HTML) and its rows (`checks_json`) for the results page."""
+        """Check that every model the chapter used is trained, then show the table, and glue it
+        (`checks_table`, HTML) and its rows (`checks_json`) for the results page."""
         from IPython.display import HTML, display
         from myst_nb import glue
 
+        from .train import served_models
+
+        if served_models():
+            self.models_trained(served_models())
         table = HTML(self.html_table())
         print(self.summary())
         display(table)

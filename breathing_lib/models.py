@@ -18,20 +18,27 @@ from torch import nn
 from .validation import require_choice, require_positive
 
 
-def feature_stats(t: torch.Tensor, curves: torch.Tensor) -> dict[str, torch.Tensor]:
+TIME_SCALES = ("window", "std")
+
+
+def feature_stats(t: torch.Tensor, curves: torch.Tensor, time_scale: str = "window") -> dict[str, torch.Tensor]:
     """Normalisation statistics of a data set: per-coordinate mean/std, the time window,
     and the typical size of velocity and acceleration (rough differences suffice for scales).
 
-    The seed stored std(t) under the name t_max; here t_max is the real end of the
-    window, so normalised time runs over [0, 1].
+    Fields divide time by t_max - t_min and scale their output by X_std / (t_max - t_min).
+    time_scale "window": t_max is the real end of the window, so normalised time runs over
+    [0, 1]. "std" reproduces the original study, which stored the (unbiased) standard
+    deviation of the sample times under the name t_max: with t_min = 0 its time input runs
+    over [0, t_final / std(t)] and its output scale is t_final / std(t) times larger.
     """
+    require_choice("time_scale", time_scale, TIME_SCALES)
     velocity = torch.gradient(curves, spacing=(t,), dim=0)[0]
     acceleration = torch.gradient(velocity, spacing=(t,), dim=0)[0]
     return {
         "X_mean": curves.mean(dim=(0, 1)),
         "X_std": curves.std(dim=(0, 1)) + 1e-6,
         "t_min": t.min(),
-        "t_max": t.max(),
+        "t_max": t.max() if time_scale == "window" else t.std(),
         "V_std": velocity.std(dim=(0, 1)) + 1e-6,
         "A_std": acceleration.std(dim=(0, 1)) + 1e-6,
     }

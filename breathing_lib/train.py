@@ -8,6 +8,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .collocation import snapshot_velocities
 from .device import one_thread_on_cpu, resolve_device
-from .models import MODELS, build_model, feature_stats
+from .models import MODELS, TIME_SCALES, build_model, feature_stats
 from .problem import BreathingEllipse, time_grid
 from .solve import METHODS, integrate, rk4_steps
 from .validation import (
@@ -57,6 +58,7 @@ class TrainConfig:
     adjoint: bool = False
     loss: str = "points"  # compare curves point by point, or by their first Fourier descriptors
     fourier_modes: int = 4  # loss "fourier": descriptors k = -modes..modes
+    time_scale: str = "window"  # normalised time: t / t_final ("window"), or the original's t / std(t) ("std")
     omega: float | None = None  # phase model: omega (default 2 pi / period), or its first guess if learned
     learn_omega: bool = False  # phase model: train omega with the network
     seed: int = 0
@@ -78,6 +80,7 @@ class TrainConfig:
         require_choice("method", self.method, METHODS)
         require_int_at_least("seed", self.seed, 0)
         require_choice("loss", self.loss, LOSSES)
+        require_choice("time_scale", self.time_scale, TIME_SCALES)
         require_int_at_least("fourier_modes", self.fourier_modes, 1)
         if self.loss == "fourier" and self.strategy == "collocation":
             raise ConfigError("loss 'fourier' compares curves: use strategy 'rollout' or 'shooting'")
@@ -99,8 +102,10 @@ class TrainConfig:
 
     @classmethod
     def original(cls, **changes) -> "TrainConfig":
-        """The original study's recipe: full rollout, adjoint, Adam 5e-3 for 2500 epochs."""
-        recipe = dict(strategy="rollout", epochs=2500, lr=5e-3, lbfgs_steps=0, finetune_steps=0, adjoint=True)
+        """The original study's recipe: full rollout, adjoint, Adam 5e-3 for 2500 epochs, and its
+        normalisation of time by std(t) (see feature_stats)."""
+        recipe = dict(strategy="rollout", epochs=2500, lr=5e-3, lbfgs_steps=0, finetune_steps=0, adjoint=True,
+                      time_scale="std")
         return cls(**{**recipe, **changes})
 
     @classmethod
@@ -122,10 +127,14 @@ class TrainConfig:
         """A short stable hash of the config, used to name stored models."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
+    def label(self) -> str:
+        """The model's name in the store: its kind and the config's hash."""
+        return f"{self.model}-{self.key()}"
+
 
 def new_model(config: TrainConfig, t, truth) -> nn.Module:
     """An untrained field of the config's kind, normalised to the data (t, truth)."""
-    return build_model(config.model, feature_stats(t, truth), **config.model_options())
+    return build_model(config.model, feature_stats(t, truth, config.time_scale), **config.model_options())
 
 
 def training_data(config: TrainConfig, device=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,12 +143,21 @@ def training_data(config: TrainConfig, device=None) -> tuple[torch.Tensor, torch
     return t, config.problem.sample(t, config.num_points)
 
 
+class UntrainedModelWarning(UserWarning):
+    """Model selection kept the initial weights: training never improved the full rollout."""
+
+
 @dataclass
 class FitResult:
     model: nn.Module
     config: TrainConfig
     history: dict  # see _Progress
     metrics: dict  # train_mse, best_epoch, epochs, wall_seconds, device
+
+    @property
+    def kept_epoch(self) -> int:
+        """The epoch whose parameters were kept; 0 means the initial weights."""
+        return int(self.metrics["best_epoch"])
 
 
 class _Progress:
@@ -329,6 +347,10 @@ def _fit(config: TrainConfig, device, progress: bool, check_every: int) -> FitRe
                chunk=5)
     tracker.pause()
     model.load_state_dict(tracker.best_state)
+    if tracker.best_epoch == 0:
+        warnings.warn(f"training {config.model!r} ({config.strategy}) never improved the full rollout on the "
+                      f"initial weights (MSE {tracker.best_mse:.3g}): the kept model is untrained",
+                      UntrainedModelWarning, stacklevel=3)
     metrics = {
         "train_mse": tracker.best_mse,
         "best_epoch": tracker.best_epoch,
@@ -387,13 +409,28 @@ def default_store() -> Path:
     return Path(__file__).resolve().parent.parent / ".model_store"
 
 
+_SERVED: dict[str, FitResult] = {}
+
+
+def served_models() -> dict[str, FitResult]:
+    """Every model `trained_model` returned in this process, by label: a chapter's checks confirm
+    that each one is trained (kept an epoch after the initial weights)."""
+    return dict(_SERVED)
+
+
 def trained_model(config: TrainConfig, store=None, device="auto", progress: bool = True) -> FitResult:
     """The model for this config: loaded from the store if trained before, else trained and stored.
 
     Keeps notebooks independent of each other: whichever runs first pays for training, and one
     that asks for the same model meanwhile (in another process) waits for it instead of training twice.
     """
-    path = Path(store or default_store()) / f"{config.model}-{config.key()}" / "model.pt"
+    result = _stored_or_trained(config, Path(store or default_store()), device, progress)
+    _SERVED[config.label()] = result
+    return result
+
+
+def _stored_or_trained(config: TrainConfig, store: Path, device, progress: bool) -> FitResult:
+    path = store / config.label() / "model.pt"
     if path.is_file():
         return load_checkpoint(path, device)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -56,3 +56,18 @@ def test_the_table_escapes_claims_and_shows_each_kind():
     table = checks.html_table()
     assert "|g| &lt; &lt;bound&gt;" in table and "<td>true</td>" in table and "<td>10</td>" in table
     assert checks.summary() == "2 checks hold: 0 exact, 1 measured, 1 logical"
+
+
+def test_a_chapter_fails_when_a_model_it_used_kept_its_initial_weights():
+    from types import SimpleNamespace
+
+    from breathing_lib import TrainConfig
+
+    trained, untrained = TrainConfig(), TrainConfig(model="autonomous")
+    served = {trained.label(): SimpleNamespace(kept_epoch=700), untrained.label(): SimpleNamespace(kept_epoch=0)}
+    with pytest.raises(CheckFailed, match=f"{untrained.label()} kept its initial weights"):
+        Checks("ch").models_trained(served)
+    stated = Checks("ch")
+    stated.untrained(untrained, "the picture of a random field")
+    check = stated.models_trained(served)
+    assert check.holds and "earliest kept epoch 700" in check.claim and "random field" in check.claim

@@ -77,7 +77,8 @@ def test_strategy_specific_validation():
         TrainConfig(strategy="shooting", num_time_steps=8, window=8)
     with pytest.raises(ConfigError, match="nothing to train"):
         TrainConfig(epochs=0, lbfgs_steps=0)
-    assert TrainConfig.original() == TrainConfig(strategy="rollout", epochs=2500, lr=5e-3, lbfgs_steps=0, adjoint=True)
+    assert TrainConfig.original() == TrainConfig(strategy="rollout", epochs=2500, lr=5e-3, lbfgs_steps=0, adjoint=True,
+                                                 time_scale="std")
 
 
 def test_peak_memory_counts_storages_and_their_release():

@@ -17,6 +17,18 @@ def test_feature_stats_uses_the_real_time_window():
     torch.testing.assert_close(stats["X_std"], curves.std(dim=(0, 1)) + 1e-6)
 
 
+def test_feature_stats_can_reproduce_the_original_time_scale():
+    """The original divided time by the unbiased std of the sample times (0.454 on [0, 1.5], 32 samples)."""
+    t, curves = generate_truth(2.0, 2 * torch.pi, 1.5, 32, 32)
+    stats = feature_stats(t, curves, time_scale="std")
+    n = len(t)  # the unbiased variance of n equispaced samples on [0, L] is L^2 n (n + 1) / (12 (n - 1)^2)
+    assert stats["t_max"].item() == pytest.approx(1.5 * (n * (n + 1) / 12) ** 0.5 / (n - 1), rel=1e-6)
+    field = VelocityField(stats)  # time input t / std(t), output scaled by X_std / std(t)
+    assert (1.5 - 0.0) / field.span.item() == pytest.approx(3.30, abs=5e-3)
+    with pytest.raises(ConfigError, match="time_scale"):
+        feature_stats(t, curves, time_scale="max")
+
+
 def test_velocity_field_shapes_and_scaling():
     t, curves, stats = _stats()
     field = VelocityField(stats)

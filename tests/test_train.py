@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from breathing_lib import ConfigError, TrainConfig, fit, load_checkpoint, save_checkpoint, trained_model
+from breathing_lib.train import UntrainedModelWarning, new_model, served_models, training_data
 
 
 def test_fit_lowers_the_loss_and_keeps_the_best_epoch():
@@ -69,10 +70,32 @@ def test_model_store_trains_once(tmp_path, tiny_config):
     assert len(list(tmp_path.glob("*/model.pt"))) == 2
 
 
+def test_keeping_the_initial_weights_is_a_loud_warning(tiny_config):
+    """Adam at a negligible rate cannot improve the rollout: selection keeps epoch 0 and says so."""
+    untrained = dataclasses.replace(tiny_config, lr=1e-30)
+    with pytest.warns(UntrainedModelWarning, match="untrained"):
+        result = fit(untrained, device="cpu", progress=False)
+    assert result.kept_epoch == 0
+
+
+def test_the_original_config_normalises_time_as_the_original_did():
+    assert TrainConfig.original().time_scale == "std" and TrainConfig().time_scale == "window"
+    original = TrainConfig.original()
+    t, truth = training_data(original)
+    assert new_model(original, t, truth).t_max.item() == pytest.approx(t.std().item(), rel=1e-6)
+
+
+def test_trained_model_registers_what_it_served(tmp_path, tiny_config):
+    result = trained_model(tiny_config, store=tmp_path, device="cpu", progress=False)
+    assert served_models()[tiny_config.label()] is result
+    assert result.kept_epoch > 0
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("beta0", -2.0), ("period", 0.0), ("t_final", float("nan")), ("num_points", 2), ("num_time_steps", 1),
-     ("epochs", -1), ("lr", 0.0), ("method", "leapfrog"), ("model", "gpt"), ("strategy", "guess"), ("seed", -1)],
+     ("epochs", -1), ("lr", 0.0), ("method", "leapfrog"), ("model", "gpt"), ("strategy", "guess"), ("seed", -1),
+     ("time_scale", "max")],
 )
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ConfigError, match=field):
