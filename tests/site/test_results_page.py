@@ -27,6 +27,8 @@ GLUE = BUILD / "jupyter_execute"
 PASTE = re.compile(r"\{glue:text\}`/(?P<doc>[^`:]+)\.md::(?P<key>[^`:]+):(?P<fmt>[^`:]+)`")
 # ```{glue} checks_table / :doc: ../notebooks/NN_topic.md: each chapter's table of checks
 CHECKS_TABLE = re.compile(r"```\{glue\} checks_table\n:doc: \.\./(?P<doc>notebooks/[^\n]+)\.md\n```")
+# ```{glue} heldout_table / :doc: ../notebooks/12_explorer.md: every book model's in-sample and held-out errors
+HELDOUT_TABLE = re.compile(r"```\{glue\} heldout_table\n:doc: \.\./notebooks/12_explorer\.md\n```")
 CHAPTERS = re.findall(r"file: (notebooks/\S+)", (ROOT / "_toc.yml").read_text())
 
 
@@ -38,7 +40,8 @@ def test_every_paste_names_a_notebook_key_and_a_format():
     """A paste in another form (no format, no document) would escape the comparison below."""
     text = SOURCE.read_text()
     assert _pastes(), "the results page pastes nothing"
-    assert len(_pastes()) + len(CHECKS_TABLE.findall(text)) == text.count("{glue"), "a {glue...} of another form"
+    tables = len(CHECKS_TABLE.findall(text)) + len(HELDOUT_TABLE.findall(text))
+    assert len(_pastes()) + tables == text.count("{glue"), "a {glue...} of another form"
     for paste in _pastes():
         assert (ROOT / f"{paste['doc']}.md").is_file(), paste
 
@@ -73,6 +76,17 @@ def test_the_results_page_shows_every_chapters_checks():
     if not PAGE.is_file():
         pytest.fail(f"no built results page at {PAGE}: run `make book`")
     assert PAGE.read_text().count('<table class="table checks">') == len(CHAPTERS)
+
+
+def test_the_results_page_shows_every_book_models_heldout_errors():
+    from breathing_lib.heldout import BOOK_MODELS
+
+    assert len(HELDOUT_TABLE.findall(SOURCE.read_text())) == 1
+    if not PAGE.is_file():
+        pytest.fail(f"no built results page at {PAGE}: run `make book`")
+    page = PAGE.read_text()
+    assert page.count('<table class="table heldout">') == 1
+    assert all(html.escape(name) in page for name in BOOK_MODELS)
 
 
 def test_every_measured_check_holds_with_a_margin_of_at_least_3():
