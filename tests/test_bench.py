@@ -1,6 +1,9 @@
 """The training race: a stored race is returned as measured, and only with a store."""
 
+from pathlib import Path
+
 import pytest
+import torch
 
 from breathing_lib import bench
 from breathing_lib.train import TrainConfig
@@ -33,12 +36,78 @@ def test_other_entrants_or_no_store_run_afresh(entrants, tmp_path, monkeypatch):
     assert len(calls) == 3  # the warm-up and both entrants
 
 
-def test_network_calls_per_loss_evaluation_follow_each_strategy():
-    grid = {"num_time_steps": 32}  # 31 RK4 steps of 4 stages
-    assert bench.calls_per_step(TrainConfig.original(**grid)) == (2 * 31 * 4, 31 * 4)  # forward and adjoint
-    assert bench.calls_per_step(TrainConfig(strategy="rollout", adjoint=False, **grid))[0] == 31 * 4
-    assert bench.calls_per_step(TrainConfig(strategy="shooting", window=4, **grid))[0] == 4 * 4
-    assert bench.calls_per_step(TrainConfig(**grid))[0] == 1  # collocation: one call on every point
+def test_counted_network_calls_are_those_rk4_and_the_adjoint_imply():
+    """K = 5 snapshots: 4 intervals, and each solver steps on the output grid.
+
+    torchdiffeq's rk4 (the 3/8 rule) evaluates the field 4 times a step: a rollout's loss calls it
+    4 (K - 1) = 16 times. Its gradient, through the adjoint, integrates the augmented system
+    (a, x, dL/dtheta) back over the same 4 intervals with the same 4-stage method, and each
+    augmented evaluation calls the field once (plus a vector-Jacobian product, which calls
+    nothing): 16 more. Without the adjoint, backpropagation replays the recorded graph: 0.
+    Shooting with windows of w = 2 steps integrates all windows in one batch: 4 w = 8, then 0.
+    Collocation evaluates the field once on every observed point, then 0.
+    The fine-tune's count is the full rollout's, solved as the recipe solves it.
+    """
+    grid = {"num_points": 16, "num_time_steps": 5}
+    original = TrainConfig.original(**grid)
+    work = bench.loss_work(original)
+    assert (work["loss"].field_calls, work["gradient"].field_calls) == (16, 16)
+    direct = bench.loss_work(TrainConfig.original(adjoint=False, **grid))
+    assert (direct["loss"].field_calls, direct["gradient"].field_calls) == (16, 0)
+    assert bench.calls_per_step(original) == (32, 32)
+    assert bench.calls_per_step(TrainConfig(strategy="shooting", window=2, **grid)) == (8, 16)
+    assert bench.calls_per_step(TrainConfig(**grid)) == (1, 16)
+    assert bench.calls_per_step(TrainConfig(finetune_steps=5, **grid)) == (1, 16)  # collocation, direct fine-tune
+
+
+def test_work_is_counted_by_operator_and_nothing_is_left_hooked():
+    model = torch.nn.Identity()
+    x = torch.ones(3)
+    with bench.count_work(model) as counted:
+        y = (x * 2).sum()  # two kernels
+        if y > 0:  # a comparison (a kernel) read back by Python: a sync
+            x.view(3, 1)  # a view: no kernel
+        torch.empty(3)  # an allocation: no kernel
+        model(x), model(x)
+    assert counted.work[:4] == (2, 6, 3, 1)  # field calls, operators, kernels, syncs
+    (site, syncs), = counted.work.sync_sites
+    assert syncs == 1 and site.startswith("test_bench.py:") and "if y > 0:" in site
+    assert not model._forward_pre_hooks
+    with bench.count_work(model, ops=False) as calls_only:
+        model(x * 2)
+    assert calls_only.work == bench.Work(field_calls=1, ops=0, kernels=0, syncs=0)
+
+
+def test_collocation_never_waits_for_the_device_and_the_adjoint_rollout_does():
+    grid = {"num_points": 16, "num_time_steps": 5}
+    collocation = bench.loss_work(TrainConfig(**grid))
+    assert sum(w.syncs for w in collocation.values()) == 0
+    original = bench.loss_work(TrainConfig.original(**grid))
+    assert original["loss"].syncs > 0 and original["gradient"].syncs > 0
+    assert all(w.kernels <= w.ops for w in original.values())
+
+
+def test_a_record_reads_back_its_table_and_says_what_it_does_not_know(tmp_path):
+    rows = [{"recipe": "original (rollout, adjoint)", "ms/epoch": 269.4, "s to 6e-04": 162.65, "s to 1e-05": None,
+             "final MSE": 4.49e-4, "train s": 188.6, "peak MB": 0.28},
+            {"recipe": "collocation + L-BFGS (default)", "ms/epoch": 1.8, "s to 6e-04": 0.27, "s to 1e-05": 4.27,
+             "final MSE": 8.49e-6, "train s": 4.8, "peak MB": 3.55}]
+    path = tmp_path / "record.txt"
+    path.write_text("# date: 2026-11-27\n# torch: 2.11.0+cu130\n# some comment, not a key\ndevice: cuda\n"
+                    + bench.table(rows) + "\n")
+    record = bench.read_record(path)
+    assert record["meta"] == {"date": "2026-11-27", "commit": "unknown", "torch": "2.11.0+cu130", "device": "unknown"}
+    original, default = record["rows"].values()
+    assert original["ms/epoch"] == 269.4 and original["s to 1e-05"] is None and original["x faster"] == 1.0
+    assert default["final MSE"] == 8.49e-6 and list(record["rows"])[1] == "collocation + L-BFGS (default)"
+    path.write_text(bench.record_header("cpu") + "\n" + bench.table(rows) + "\n")
+    header = bench.read_record(path)["meta"]
+    assert header["torch"] == torch.__version__ and header["device"] == "CPU (cpu)" and header["commit"] == "unknown"
+
+
+def test_the_stored_gpu_record_names_its_date_torch_and_device():
+    meta = bench.read_record(Path(__file__).parent.parent / "benchmarks/results/bench_cuda_h200.txt")["meta"]
+    assert all(meta[key] != "unknown" for key in ("date", "torch", "device"))
 
 
 def test_work_counts_adam_epochs_then_lbfgs_then_finetune_iterations():
