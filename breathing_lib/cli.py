@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .models import MODELS
+from .models import MODELS, TIME_SCALES
 from .solve import METHODS
 from .train import LOSSES, STRATEGIES, TrainConfig, fit, load_checkpoint, save_checkpoint
 from .validation import ConfigError
@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                     "study's recipe instead. Options given explicitly override either.")
     train.add_argument("--out", required=True, type=Path, help="output directory")
     train.add_argument("--original", action="store_true",
-                       help="the original recipe: rollout, adjoint, Adam lr 5e-3, 2500 epochs")
+                       help="the original recipe: rollout, adjoint, Adam lr 5e-3, 2500 epochs, time "
+                            "normalised by std(t)")
     fast = TrainConfig()
     options = [  # flag, type, help
         ("--beta0", float, "aspect ratio at t = 0"), ("--period", float, "breathing period T"),
@@ -44,7 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         train.add_argument(flag, type=kind, default=None, help=f"{text} (default {default})")
     train.add_argument("--model", choices=tuple(MODELS), default=None,
                        help=f"the field: seed f(x,y,t), autonomous f(x,y), phase (x,y,phi), second-order "
-                            f"(x,y,vx,vy) or stream (divergence-free) (default {fast.model})")
+                            f"(x,y,vx,vy), second-order-time (x,y,vx,vy,t) or stream (divergence-free) "
+                            f"(default {fast.model})")
+    train.add_argument("--time-scale", choices=TIME_SCALES, default=None,
+                       help=f"normalise time by the window's length or, as the original did, by the std of the "
+                            f"sample times (default {fast.time_scale}; the original: std)")
     train.add_argument("--loss", choices=LOSSES, default=None,
                        help=f"compare curves point by point or by Fourier descriptors (default {fast.loss})")
     train.add_argument("--learn-omega", action="store_true", default=None,
@@ -70,9 +75,15 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     bench = commands.add_parser("bench", help="time every training recipe side by side (prints a table)")
     bench.add_argument("--original-epochs", type=int, default=2500,
-                       help="epochs of the original recipe (it reaches 6e-4 after ~600)")
+                       help="epochs of the original recipe (default: the original study's 2500)")
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     return parser
+
+
+def train_config(argv: list[str]) -> TrainConfig:
+    """The TrainConfig a `train` command line asks for (argv without the program name), so the
+    book can check that the command it prints runs what its text says."""
+    return _train_config(_parser().parse_args(argv))
 
 
 def _train_config(args) -> TrainConfig:
@@ -116,10 +127,11 @@ def _evaluate(args) -> None:
 
 
 def _bench(args) -> None:
-    from .bench import race, recipes, table
+    from .bench import race, recipes, record_header, table
     from .device import resolve_device
 
     device = resolve_device(args.device)
+    print(record_header(device))  # kept with the table, it makes the output a record (bench.read_record)
     print(f"device: {device}")
     print(table(race(recipes(args.original_epochs), device)))
 

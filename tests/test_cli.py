@@ -89,13 +89,15 @@ def test_the_module_exits_with_the_error_code_and_no_traceback(tmp_path):
 
 def test_original_flag_starts_from_the_original_recipe_and_options_override():
     from breathing_lib import TrainConfig
-    from breathing_lib.cli import _parser, _train_config
+    from breathing_lib.cli import _parser, _train_config, train_config
 
     parse = _parser().parse_args
     assert _train_config(parse(["train", "--out", "x"])) == TrainConfig()
     assert _train_config(parse(["train", "--out", "x", "--original"])) == TrainConfig.original()
     tuned = _train_config(parse(["train", "--out", "x", "--original", "--epochs", "7", "--no-adjoint", "--beta0", "3"]))
     assert tuned == TrainConfig.original(epochs=7, adjoint=False, beta0=3.0)
+    fixed = train_config(["train", "--out", "x", "--original", "--time-scale", "window"])
+    assert fixed == TrainConfig.original(time_scale="window")
 
 
 @pytest.mark.parametrize("model_args", [["--model", "autonomous"], ["--model", "phase", "--omega", 5.5, "--learn-omega"],
