@@ -36,7 +36,7 @@ from .inference import predict
 from .metrics import curve_errors
 from .models import field_device
 from .report import html_table
-from .train import TrainConfig
+from .train import SECOND_ORDER_RECIPE, TrainConfig
 from .validation import ConfigError, require_int_at_least
 
 METHOD = "dopri5"  # every setting, every model: see the module's docstring
@@ -55,7 +55,8 @@ BOOK_MODELS: dict[str, TrainConfig] = {
     "default recipe": TrainConfig(),
     "autonomous": TrainConfig(model="autonomous"),
     "phase": TrainConfig(model="phase"),
-    "second-order": TrainConfig(model="second-order"),
+    "second-order": TrainConfig(model="second-order", **SECOND_ORDER_RECIPE),
+    "second-order with time": TrainConfig(model="second-order-time", **SECOND_ORDER_RECIPE),
     "stream function": TrainConfig(model="stream"),
     "Fourier loss": FOURIER_CONFIG,
 }
@@ -129,21 +130,14 @@ def _header(setting: str, by_setting: dict) -> str:
     return f"{setting.replace('x times', '× the times')} ({where})"
 
 
-def heldout_table(errors: dict[str, dict], notes: dict[str, str] | None = None) -> str:
+def heldout_table(errors: dict[str, dict]) -> str:
     """An HTML table of {model name: heldout_errors(...)}: one row per model, the curve MSE and
-    the largest point error in each setting, each column saying where it is measured.
-
-    notes, optional: {model name: a few words}, shown in parentheses after the name.
-    """
+    the largest point error in each setting, each column saying where it is measured."""
     settings = _require_errors(errors)
-    notes = notes or {}
-    if not isinstance(notes, dict) or not set(notes) <= set(errors):
-        raise ConfigError(f"notes must be a dict whose keys are model names of errors, got {notes!r}")
     first = next(iter(errors.values()))
     rows, labels = [], {"model": "model", "grid": "training grid: points, times, window t_f"}
     for name, by_setting in errors.items():
-        shown = f"{name} ({notes[name]})" if name in notes else name
-        row = {"model": shown, "grid": by_setting[IN_SAMPLE]["grid"]}
+        row = {"model": name, "grid": by_setting[IN_SAMPLE]["grid"]}
         for quantity in QUANTITIES:
             for setting in settings:
                 row[f"{quantity}/{setting}"] = by_setting[setting][quantity]

@@ -33,7 +33,8 @@ def model_views(t: torch.Tensor, curves: torch.Tensor, period: float) -> dict[st
     """(inputs, target) of each model along the observed motion, from the snapshots alone.
 
     seed: (x, y, t) -> v; autonomous: (x, y) -> v; phase: (x, y, sin phi, cos phi) -> v;
-    second-order: (x, y, vx, vy) -> acceleration. Velocities and accelerations are
+    second-order: (x, y, vx, vy) -> acceleration; second-order-time: (x, y, vx, vy, t) ->
+    acceleration. Velocities and accelerations are
     finite differences of the snapshots, as collocation training uses them.
     """
     velocity = snapshot_velocities(t, curves)
@@ -45,4 +46,5 @@ def model_views(t: torch.Tensor, curves: torch.Tensor, period: float) -> dict[st
         "autonomous": (curves, velocity),
         "phase": (torch.cat([curves, torch.sin(phase), torch.cos(phase)], dim=-1), velocity),
         "second-order": (torch.cat([curves, velocity], dim=-1), acceleration),
+        "second-order-time": (torch.cat([curves, velocity, times], dim=-1), acceleration),
     }

@@ -1,7 +1,7 @@
 """Velocity fields for the neural ODE dS/dt = f_theta(S, t).
 
 The state S of a point starts with its position (x, y). Some models carry more:
-the phase model appends a phase phi, the second-order model the velocity
+the phase model appends a phase phi, the second-order models the velocity
 (vx, vy). Every field says how to build its state from observed positions
 (`augment`), what the state's rate is along an observed motion (`augment_rate`),
 and how to read positions back (`positions`), so training and inference treat
@@ -159,15 +159,18 @@ class SecondOrderField(_Normalised):
     """
 
     needs_velocity = True
+    time_input = False  # does the network also see the (normalised) time?
 
     def __init__(self, stats: dict | None = None):
         super().__init__(stats)
         self._buffers_from(stats or {}, V_std=torch.ones(2), A_std=torch.ones(2))
-        self.net = _mlp(4, 2)
+        self.net = _mlp(5 if self.time_input else 4, 2)
 
     def forward(self, t, state: torch.Tensor) -> torch.Tensor:
+        """state (..., 4); t a scalar, or one time per batch row broadcastable to state[..., 0]."""
         x, v = state[..., :2], state[..., 2:]
-        acceleration = self.net(torch.cat([self._x(x), v / self.V_std], dim=-1)) * self.A_std
+        features = [self._x(x), v / self.V_std] + ([self._t(t, state)] if self.time_input else [])
+        acceleration = self.net(torch.cat(features, dim=-1)) * self.A_std
         return torch.cat([v, acceleration], dim=-1)
 
     def augment(self, t, x, v):
@@ -180,6 +183,18 @@ class SecondOrderField(_Normalised):
 
     def velocity_at(self, t, x):
         return None
+
+
+class TimedSecondOrderField(SecondOrderField):
+    """State [x, y, vx, vy]; the network gives the acceleration from (x, y, vx, vy, t).
+
+    Markovian by construction: the acceleration of any motion dX/dt = f(X, t) is a function
+    of (X, V, t). Here it is g(t) x, h(t) y exactly, smooth in position and time, so the
+    velocity need not tell the phases of the motion apart. Time is normalised as in
+    VelocityField; the start still needs V(0).
+    """
+
+    time_input = True
 
 
 class StreamFunctionField(_Normalised):
@@ -241,6 +256,7 @@ MODELS = {
     "autonomous": AutonomousField,
     "phase": PhaseField,
     "second-order": SecondOrderField,
+    "second-order-time": TimedSecondOrderField,
     "stream": StreamFunctionField,
 }
 

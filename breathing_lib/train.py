@@ -32,6 +32,10 @@ from .validation import (
 
 STRATEGIES = ("rollout", "shooting", "collocation")
 LOSSES = ("points", "fourier")
+# The second-order models' recipe (chapter 7): Adam on 4-step shooting windows, L-BFGS on them, then
+# L-BFGS on the full rollout. The default recipe's acceleration regression never improves their
+# rollout (it keeps epoch 0); short windows first give the rollout fine-tune a motion to refine.
+SECOND_ORDER_RECIPE = dict(strategy="shooting", window=4, epochs=300, lbfgs_steps=100, finetune_steps=150)
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,8 @@ class TrainConfig:
             require_positive("omega", self.omega)
         if (self.omega is not None or self.learn_omega) and self.model != "phase":
             raise ConfigError(f"omega and learn_omega apply to model 'phase', not {self.model!r}")
-        if self.model == "second-order" and self.num_time_steps < 5:
-            raise ConfigError(f"model 'second-order' needs num_time_steps >= 5 to estimate velocities, "
+        if self.model in ("second-order", "second-order-time") and self.num_time_steps < 5:
+            raise ConfigError(f"model {self.model!r} needs num_time_steps >= 5 to estimate velocities, "
                               f"got {self.num_time_steps}")
         if self.strategy == "collocation" and self.num_time_steps < 5:
             raise ConfigError(f"collocation needs num_time_steps >= 5 to estimate velocities, got "

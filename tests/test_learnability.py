@@ -30,3 +30,16 @@ def test_the_breathing_motion_is_a_function_of_time_but_not_of_position_alone():
     assert median["seed"] < 3 and median["phase"] < 3
     assert slopes["phase"].max() < 5
     assert median["autonomous"] > 30 * median["seed"]
+
+
+def test_time_makes_the_second_order_map_smooth():
+    """The acceleration is g(t) x, h(t) y: a smooth function of (x, y, vx, vy, t), not of (x, y, vx, vy)."""
+    config = TrainConfig(num_points=64, num_time_steps=32)
+    t, curves = training_data(config)
+    views = model_views(t, curves, config.period)
+    inputs, target = views["second-order-time"]
+    assert inputs.shape == (32, 64, 5) and target.shape == (32, 64, 2)
+    assert torch.equal(inputs[..., :4], views["second-order"][0]) and torch.equal(target, views["second-order"][1])
+    assert torch.equal(inputs[:, 0, 4], t)
+    timed, plain = neighbour_slopes(inputs, target), neighbour_slopes(*views["second-order"])
+    assert timed.max() < 20 and plain.max() > 3 * timed.max()
