@@ -42,6 +42,14 @@ def report_margins(nb) -> None:
         print(f"  {'THIN ' if thin else '     '}{c['kind']:8} {numbers:46}  {c['claim']}")
 
 
+def unformattable_glue(nb) -> list[str]:
+    """Glued values whose text the book cannot format with a spec like :.1e: a numpy scalar glues as
+    'np.float64(...)', which MyST-NB's {glue:text}`key:.1e` refuses (a warning, an error in the build)."""
+    return [f"{output['metadata']['scrapbook']['name']}: {output['data']['text/plain']}"
+            for cell in nb.cells for output in cell.get("outputs", [])
+            if "scrapbook" in output.get("metadata", {}) and output.get("data", {}).get("text/plain", "").startswith("np.")]
+
+
 def sync(md: Path) -> None:
     nb = jupytext.read(md)
     start = time.perf_counter()
@@ -50,6 +58,9 @@ def sync(md: Path) -> None:
     NotebookClient(nb, timeout=1800, kernel_name="python3", store_widget_state=False,
                    resources={"metadata": {"path": str(md.parent)}}).execute()
     report_margins(nb)
+    bad = unformattable_glue(nb)
+    if bad:
+        sys.exit(f"{md.name}: glue plain numbers, not numpy scalars (wrap them in float()):\n  " + "\n  ".join(bad))
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # timestamps: noise in every diff
         if cell.cell_type == "code" and IGNORED & set(cell.metadata.get("tags", [])):
