@@ -58,9 +58,10 @@ portable: $(STAMP)
 	  rm -rf $$store; \
 	done
 
+# JupyterLab refuses to start as root unless told to: containers often run as root.
 lab: $(STAMP)
 	$(PY) -m pip install -q jupyterlab
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # Re-pair every notebook and refresh the nbval reference outputs of the .ipynb files.
 sync: $(STAMP)
