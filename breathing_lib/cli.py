@@ -1,4 +1,4 @@
-"""python -m breathing_lib train | predict | evaluate  (the contract in DESIGN.md)."""
+"""python -m breathing_lib train | predict | evaluate | bench  (the contract: README.md, "Command line")."""
 
 from __future__ import annotations
 
