@@ -148,8 +148,9 @@ class Checks:
 
         from .train import served_models
 
-        if served_models():
-            self.models_trained(served_models())
+        served = served_models()
+        if served:
+            self.models_trained(served)
         table = HTML(self.html_table())
         print(self.summary())
         display(table)

@@ -95,7 +95,7 @@ class TrainConfig:
             require_positive("omega", self.omega)
         if (self.omega is not None or self.learn_omega) and self.model != "phase":
             raise ConfigError(f"omega and learn_omega apply to model 'phase', not {self.model!r}")
-        if self.model in ("second-order", "second-order-time") and self.num_time_steps < 5:
+        if MODELS[self.model].needs_velocity and self.num_time_steps < 5:
             raise ConfigError(f"model {self.model!r} needs num_time_steps >= 5 to estimate velocities, "
                               f"got {self.num_time_steps}")
         if self.strategy == "collocation" and self.num_time_steps < 5:
