@@ -60,7 +60,7 @@ portable: $(STAMP)
 
 # JupyterLab refuses to start as root unless told to: containers often run as root.
 lab: $(STAMP)
-	$(PY) -m pip install -q jupyterlab
+	$(PY) -m pip install -q -c $(LOCK) -e ".[lab]"
 	$(VENV)/bin/jupyter lab notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # Re-pair every notebook and refresh the nbval reference outputs of the .ipynb files.

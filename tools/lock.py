@@ -27,7 +27,7 @@ CONDA_PYTHON = {"python_version": "3.11", "python_full_version": "3.11.7", "sys_
 LOCK_HEADER = """\
 # Every package `make book` and `make test` install, at exact versions: the Makefile installs
 # with `-c requirements.lock`. Written by `make lock` (tools/lock.py, uv's universal resolution
-# from pyproject.toml's dependencies and its book and test extras); do not edit by hand.
+# from pyproject.toml's dependencies and its book, test and lab extras); do not edit by hand.
 """
 ENVIRONMENT_HEADER = """\
 # conda env create -f environment.yml && conda activate breathing-ellipse && pip install -e . --no-deps
@@ -55,21 +55,28 @@ def pins_for(requirements: list[Requirement], environment: dict) -> dict[str, st
             if r.marker is None or r.marker.evaluate(environment)}
 
 
-def compile_lock(torch_version: str) -> str:
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as pin:
-        pin.write(f"torch=={torch_version}\n")
-        pin.flush()
-        return subprocess.run(
-            ["uv", "pip", "compile", "pyproject.toml", "--extra", "book", "--extra", "test", "--universal",
-             "--python-version", LOWEST_PYTHON, "-c", pin.name, "--no-header", "--no-annotate", "--quiet"],
-            cwd=ROOT, check=True, capture_output=True, text=True).stdout
+def compile_lock(torch_version: str, upgrade: bool = False) -> str:
+    """uv's universal resolution; unless upgrade, the current lock's pins are kept as preferences
+    (uv reads the output file's pins first), so adding a dependency moves no other version."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pin, output = Path(tmp) / "torch.txt", Path(tmp) / "lock.txt"
+        pin.write_text(f"torch=={torch_version}\n")
+        if LOCK.exists() and not upgrade:
+            output.write_text(LOCK.read_text())
+        subprocess.run(
+            ["uv", "pip", "compile", "pyproject.toml", "--extra", "book", "--extra", "test", "--extra", "lab",
+             "--universal", "--python-version", LOWEST_PYTHON, "-c", str(pin), "-o", str(output),
+             "--no-header", "--no-annotate", "--quiet"],
+            cwd=ROOT, check=True)
+        return output.read_text()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--torch", required=True, help="the torch release to lock, e.g. 2.13.0")
+    parser.add_argument("--upgrade", action="store_true", help="re-resolve every pin, not only the new ones")
     args = parser.parse_args()
-    body = compile_lock(args.torch)
+    body = compile_lock(args.torch, args.upgrade)
     LOCK.write_text(LOCK_HEADER + body)
     pins = pins_for(locked_requirements(body), CONDA_PYTHON)
     ENVIRONMENT.write_text(ENVIRONMENT_HEADER + "".join(f"      - {n}=={v}\n" for n, v in sorted(pins.items())))
