@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple
 
 import torch
@@ -21,12 +22,16 @@ class Prediction(NamedTuple):
 
 
 @torch.no_grad()
-def predict(model, problem: BreathingEllipse, *, num_points=128, num_time_steps=32, t_final=1.5, method="dopri5") -> Prediction:
+def predict(model, problem: BreathingEllipse, *, num_points=128, num_time_steps=32, t_final=1.5, method="dopri5",
+            dtype=None) -> Prediction:
     """Learned flow of the seed's initial curve (theta = linspace(0, 2 pi, N)) on a K-point time grid,
-    to any t_final (beyond the training window too)."""
+    to any t_final (beyond the training window too). dtype (e.g. torch.float64) computes in that
+    precision with a copy of the model: the reference the browser's float64 explorer is held to."""
     require_int_at_least("num_points", num_points, 3)
+    if dtype is not None:
+        model = copy.deepcopy(model).to(dtype)
     device = field_device(model)
-    t = time_grid(t_final, num_time_steps, device=device)
+    t = time_grid(t_final, num_time_steps, device=device, dtype=dtype)
     truth = problem.sample(t, num_points)
     pred, nfe = flow(model, problem, truth[0], t, method=method)
     return Prediction(t, pred, truth, nfe)

@@ -83,10 +83,10 @@ class BreathingEllipse:
         return factors[:, None, :] * x0[None, :, :]
 
 
-def time_grid(t_final: float, num_time_steps: int, device=None) -> torch.Tensor:
+def time_grid(t_final: float, num_time_steps: int, device=None, dtype=None) -> torch.Tensor:
     require_positive("t_final", t_final)
     require_int_at_least("num_time_steps", num_time_steps, 2)
-    return torch.linspace(0, t_final, num_time_steps, device=device)
+    return torch.linspace(0, t_final, num_time_steps, device=device, dtype=dtype)
 
 
 def generate_truth(beta_0, omega, t_final, num_locus_pts=64, num_time_steps=32, device=None):
