@@ -3,26 +3,24 @@
 MyST-NB resolves a cross-document paste only at build time, and an unknown key just drops the
 value with a warning, so the built page is compared with the glue the notebooks recorded:
 `_build/jupyter_execute/<notebook>.glue.json`. Needs a built book with book/results in _toc.yml
-(`make book`); BOOK_BUILD_DIR names another build folder (default `_build`).
+(`make book`); BREATHING_SITE names another built site (default `_build/html`; its glue is read
+from the `jupyter_execute` folder beside it).
 """
 
 import ast
 import html
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 from myst_nb.core.variables import format_plain_text
 
 from breathing_lib.checks import MARGIN
+from site_helpers import ROOT, SITE
 
-ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "book" / "results.md"
-BUILD = Path(os.environ.get("BOOK_BUILD_DIR") or ROOT / "_build")
-PAGE = BUILD / "html" / "book" / "results.html"
-GLUE = BUILD / "jupyter_execute"
+PAGE = SITE / "book" / "results.html"
+GLUE = SITE.parent / "jupyter_execute"
 # {glue:text}`/notebooks/NN_topic.md::key:format`: the one form this page uses (see its rows)
 PASTE = re.compile(r"\{glue:text\}`/(?P<doc>[^`:]+)\.md::(?P<key>[^`:]+):(?P<fmt>[^`:]+)`")
 # ```{glue} checks_table / :doc: ../notebooks/NN_topic.md: each chapter's table of checks

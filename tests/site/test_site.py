@@ -1,17 +1,16 @@
-"""The built book, walked in headless Chromium: every page renders, loads its media, links nowhere broken.
+"""The built book, walked in headless Chromium with the network blocked, as a reader offline sees it:
+every page renders its math, loads its media, links nowhere broken, and asks nothing of another host.
 
-Needs a built site (`make book`; the Makefile's `test` target builds it first) and Debian's chromium
-(or any Chromium-family browser named by the environment variable CHROMIUM, as CI does with Chrome).
-One browser page visits every page of the site once (module fixture `walk`); the tests then judge what
-it recorded, so the whole walk stays well under two minutes. Full-page screenshots of the pages in the
-table of contents land in `_build/screenshots/<page>.png` for a human look.
+Needs a built site (`make book`; the Makefile's `test` target builds it first; BREATHING_SITE names
+another one) and Debian's chromium (or any Chromium-family browser named by the environment variable
+CHROMIUM, as CI does with Chrome). One browser page visits every page of the site once (module fixture
+`walk`); the tests then judge what it recorded, so the whole walk stays well under two minutes.
+Full-page screenshots of the pages in the table of contents land next to the site, in
+`_build/screenshots/<page>.png`, for a human look.
 """
 
 import functools
-import http.server
-import os
 import struct
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,15 +19,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[2]
-SITE = ROOT / "_build" / "html"
-SCREENSHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
+from site_helpers import INLINE, ROOT, SITE, VIEWPORT, offline_page
+
+SCREENSHOTS = SITE.parent / "screenshots"
 SITE_LIMIT_BYTES = 40_000_000  # GitHub Pages serves up to 1 GB, but readers download every animation
 MEDIA_TIMEOUT_MS = 15_000
-VIEWPORT = {"width": 1280, "height": 900}
+MATH_TIMEOUT_MS = 15_000
+MATH_PAGE = "notebooks/01_problem.html"  # a chapter with inline and display math
 
 
 def _toc_files(node):
@@ -74,6 +72,22 @@ MEDIA_JS = """async timeout => {
     return {videos, images};
 }"""
 
+# Runs in the page: waits (bounded) for MathJax's first typesetting, then counts the formulas Sphinx
+# wrote (.math) and lists those MathJax did not turn into its output (mjx-container): still raw TeX.
+# Without MathJax (its script failed to load) every formula is listed.
+MATH_JS = """async timeout => {
+    const startup = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+    if (startup) await Promise.race([startup, new Promise(done => setTimeout(done, timeout))]);
+    const formulas = Array.from(document.querySelectorAll('main .math'));
+    return {
+        formulas: formulas.length,
+        rendered: document.querySelectorAll('main mjx-container').length,
+        raw: formulas.filter(f => !f.querySelector('mjx-container')).map(f => f.textContent.trim().slice(0, 80)),
+    };
+}"""
+# What a reader sees of a formula MathJax did not render: the delimiters Sphinx writes around TeX.
+RAW_TEX = ("\\(", "\\)", "\\[", "\\]")
+
 # Runs in the page: what it links to (resolved URLs) and the ids a fragment may point at.
 LINKS_JS = """() => ({
     anchors: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
@@ -86,49 +100,34 @@ LINKS_JS = """() => ({
 })"""
 
 
-@pytest.fixture(scope="module")
-def server():
-    if not (SITE / "index.html").exists():
-        pytest.fail("no built site: run `make book` first")
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(SITE))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+def _on_site(url, base):
+    """Served by the site itself (or made by the page: data:, blob:), so it needs no network."""
+    return url.startswith((base + "/", *INLINE))
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield browser
-        browser.close()
+def _record_missing(missing):
+    """Every answer of 400 or more: a file some page or script asked for that the site lacks."""
+    def record(response):
+        if response.status >= 400:
+            missing.append(f"{response.status} {response.url}")
+
+    return record
 
 
-def _console_error(errors, base):
+def _record_console_errors(errors):
     def record(msg):
-        # This machine has no internet: MathJax's CDN script cannot load here, though it does for
-        # readers of the published site. Ignore only failures of resources from other hosts.
-        external = not msg.location.get("url", "").startswith(base)
-        if msg.type == "error" and not (external and msg.text.startswith("Failed to load resource: net::")):
+        if msg.type == "error":
             errors.append(msg.text)
 
     return record
 
 
-def _visit(page, server, path, errors):
+def _visit(page, server, path):
     """Everything the tests judge about one page, gathered in one visit."""
     page.goto(f"{server}/{path}", wait_until="load")
-    record = {"url": page.url, "errors": errors}
+    record = {"url": page.url}
     record.update(page.evaluate(MEDIA_JS, MEDIA_TIMEOUT_MS))
+    record["math"] = page.evaluate(MATH_JS, MATH_TIMEOUT_MS)
     record.update(page.evaluate(LINKS_JS))
     # The first visible heading: the theme also puts an empty print-only <h1> on some pages.
     record["title"] = next((h.strip() for h in page.locator("main h1").all_inner_texts() if h.strip()), "")
@@ -148,20 +147,29 @@ def walk(server, browser):
     assert len({Path(p).stem for p in TOC_PAGES}) == len(TOC_PAGES), "two pages would share a screenshot name"
     for old in SCREENSHOTS.glob("*.png"):  # a page removed from the book leaves no stale picture
         old.unlink()
-    page = browser.new_page(viewport=VIEWPORT)
+    context = browser.new_context(viewport=VIEWPORT)
+    seen = {"errors": [], "off_site": [], "missing": []}  # per page, emptied before each visit
+
+    def block(route):
+        seen["off_site"].append(route.request.url)
+        route.abort()
+
+    context.route(lambda url: not _on_site(url, server), block)
+    page = context.new_page()
     page.set_default_timeout(30_000)
-    errors = []
-    page.on("console", _console_error(errors, server))
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", _record_console_errors(seen["errors"]))
+    page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
+    page.on("response", _record_missing(seen["missing"]))
     records = {}
     for path in PAGES:
-        errors.clear()
+        for events in seen.values():
+            events.clear()
         try:
-            records[path] = _visit(page, server, path, errors)
+            records[path] = _visit(page, server, path)
         except Exception as exc:  # noqa: BLE001 - reported by every test of this page
             records[path] = {"failure": f"{type(exc).__name__}: {exc}"}
-        records[path]["errors"] = list(errors)
-    page.close()
+        records[path].update({name: list(events) for name, events in seen.items()})
+    context.close()
     return records
 
 
@@ -174,7 +182,7 @@ def _record(walk, path):
 def test_every_built_page_is_walked():
     """A page built outside the table of contents would escape every check below."""
     if not SITE.exists():
-        pytest.fail("no built site: run `make book` first")
+        pytest.fail(f"no built site at {SITE}: run `make book` first")
     built = {
         p.relative_to(SITE).as_posix()
         for p in SITE.rglob("*.html")
@@ -186,6 +194,45 @@ def test_every_built_page_is_walked():
 @pytest.mark.parametrize("path", PAGES)
 def test_page_has_no_console_error(walk, path):
     assert _record(walk, path)["errors"] == []
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_requests_nothing_off_site(walk, path):
+    """A reader offline (a downloaded site, a train, an intranet) gets everything the page asks for."""
+    assert walk[path]["off_site"] == []
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_requests_no_missing_file(walk, path):
+    """Also what scripts load later (MathJax's fonts and TeX packages), which no link names."""
+    assert walk[path]["missing"] == []
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_math_renders(walk, path):
+    """Every formula became MathJax output; none is left as raw TeX."""
+    math = _record(walk, path)["math"]
+    assert math["raw"] == []
+    assert math["rendered"] >= math["formulas"]
+
+
+def test_math_page_shows_math_not_tex(walk):
+    """A page with math (so the check above is not vacuous) shows no TeX delimiter to its reader."""
+    record = _record(walk, MATH_PAGE)
+    assert record["math"]["formulas"] > 0, f"{MATH_PAGE} has no math: pick another MATH_PAGE"
+    assert [d for d in RAW_TEX if d in record["text"]] == []
+
+
+def test_downloaded_page_renders_math_offline(browser):
+    """Opened from the disk (file://) with no network, as a downloaded copy of the site is read."""
+    page, off_site, errors = offline_page(browser, SITE.resolve().as_uri(), MATH_PAGE)
+    math = page.evaluate(MATH_JS, MATH_TIMEOUT_MS)
+    text = page.locator("main").inner_text()
+    page.context.close()
+    assert off_site == []
+    assert errors == []
+    assert math["formulas"] > 0 and math["raw"] == []
+    assert [d for d in RAW_TEX if d in text] == []
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -284,14 +331,14 @@ def test_home_page_links_every_chapter(walk):
 
 
 def test_index_redirects_to_the_first_page(server, browser):
-    page = browser.new_page(viewport=VIEWPORT)
-    page.goto(f"{server}/index.html")
+    page, off_site, _ = offline_page(browser, server, "index.html")
     page.wait_for_url(f"{server}/{TOC_PAGES[0]}", timeout=10_000)
-    page.close()
+    page.context.close()
+    assert off_site == []
 
 
 def test_site_is_small_enough():
     if not SITE.exists():
-        pytest.fail("no built site: run `make book` first")
+        pytest.fail(f"no built site at {SITE}: run `make book` first")
     size = sum(p.stat().st_size for p in SITE.rglob("*") if p.is_file())
-    assert size <= SITE_LIMIT_BYTES, f"_build/html is {size / 1e6:.1f} MB"
+    assert size <= SITE_LIMIT_BYTES, f"{SITE} is {size / 1e6:.1f} MB"
