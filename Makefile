@@ -58,10 +58,12 @@ portable: $(STAMP)
 	  rm -rf $$store; \
 	done
 
-# JupyterLab refuses to start as root unless told to: containers often run as root.
+# JupyterLab on notebooks/, with the repository's jupyter_server_config.py (JUPYTER_CONFIG_PATH): its
+# save hook keeps plots, widget state and timings out of the tracked .ipynb. JupyterLab refuses to
+# start as root unless told to: containers often run as root.
 lab: $(STAMP)
 	$(PY) -m pip install -q -c $(LOCK) -e ".[lab]"
-	$(VENV)/bin/jupyter lab notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+	JUPYTER_CONFIG_PATH=$(CURDIR) $(VENV)/bin/jupyter lab notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # Re-pair every notebook and refresh the nbval reference outputs of the .ipynb files.
 sync: $(STAMP)

@@ -1,9 +1,13 @@
 """Pair each notebooks/NN_topic.md with its .ipynb and refresh the nbval reference outputs.
 
-The MyST .md is the source. Each notebook is executed top to bottom; outputs of cells
-tagged nbval-ignore-output (animations, plots, timings) are dropped so the committed
-.ipynb stays small and holds only the outputs nbval compares. The chapter's checks are
-printed with their margins (THIN: a measured bound closer than MARGIN to its value).
+The MyST .md is the source. Its first code cell is first made the install cell that
+`_config.yml`'s repository asks for (the .md is rewritten only when that cell was missing
+or stale). Each notebook is then executed top to bottom and stripped of what a run adds
+that must not be committed (`notebook_hygiene.strip_run_state`, which JupyterLab's save hook
+also applies: outputs of cells tagged nbval-ignore-output, timings, widget state, the
+kernel's Python version), so the committed .ipynb stays small and holds only the outputs
+nbval compares. The chapter's checks are printed with their margins (THIN: a measured
+bound closer than MARGIN to its value).
 
     python tools/sync_notebooks.py [notebooks/03_inference.md ...]
 """
@@ -13,12 +17,13 @@ import time
 from pathlib import Path
 
 import jupytext
+from jupytext.config import load_jupytext_config
 from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell
 
 from breathing_lib.checks import MARGIN, published_checks
-
-ROOT = Path(__file__).resolve().parent.parent
-IGNORED = {"nbval-ignore-output", "nbval-skip"}  # nbval's tag names
+from notebook_hygiene import (INSTALL_CELL_TAGS, ROOT, install_cell_source, is_install_cell, pip_requirement,
+                              repository, strip_run_state)
 
 
 def keep_cell_ids(nb, previous) -> None:
@@ -50,7 +55,24 @@ def unformattable_glue(nb) -> list[str]:
             if "scrapbook" in output.get("metadata", {}) and output.get("data", {}).get("text/plain", "").startswith("np.")]
 
 
+def refresh_install_cell(md: Path, requirement: str) -> None:
+    """Make the chapter's first code cell the install cell for `requirement`, rewriting the .md as
+    JupyterLab saves it (jupytext with the project's jupytext.toml) only when the cell changes."""
+    nb = jupytext.read(md)
+    source = install_cell_source(requirement)
+    first = next(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code")
+    if is_install_cell(nb.cells[first]):
+        if nb.cells[first].source == source:
+            return
+        nb.cells[first].source = source
+    else:
+        nb.cells.insert(first, new_code_cell(source, metadata={"tags": list(INSTALL_CELL_TAGS)}))
+    md.write_text(jupytext.writes(nb, fmt="md:myst", config=load_jupytext_config(str(md))))
+    print(f"{md.name}: install cell set to {requirement}")
+
+
 def sync(md: Path) -> None:
+    refresh_install_cell(md, pip_requirement(*repository()))
     nb = jupytext.read(md)
     start = time.perf_counter()
     # store_widget_state=False: a widget's saved state (chapter 12's explorer holds a PNG) would bloat
@@ -61,10 +83,7 @@ def sync(md: Path) -> None:
     bad = unformattable_glue(nb)
     if bad:
         sys.exit(f"{md.name}: glue plain numbers, not numpy scalars (wrap them in float()):\n  " + "\n  ".join(bad))
-    for cell in nb.cells:
-        cell.metadata.pop("execution", None)  # timestamps: noise in every diff
-        if cell.cell_type == "code" and IGNORED & set(cell.metadata.get("tags", [])):
-            cell.outputs = []
+    strip_run_state(nb)
     ipynb = md.with_suffix(".ipynb")
     if ipynb.exists():
         keep_cell_ids(nb, jupytext.read(ipynb))
