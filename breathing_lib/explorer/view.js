@@ -73,7 +73,7 @@ export function mount(root, documents, settings = {}) {
   };
   state.step = Math.round((settings.time ?? 0) / state.dt);
   let flow = null;
-  const stats = { frames: 0, frameMs: [] };
+  const stats = { frames: 0, frameMs: [], firstFrame: null, lastFrame: null }; // while playing: the work of each frame
 
   // ---- the DOM
   const canvas = element("canvas", { width: 840, height: 840, "aria-label": "the breathing ellipse: exact and learned" });
@@ -236,6 +236,8 @@ export function mount(root, documents, settings = {}) {
     draw();
     stats.frames += 1;
     stats.frameMs.push(performance.now() - start);
+    stats.lastFrame = start;
+    stats.firstFrame ??= start;
     if (stats.frameMs.length > 600) stats.frameMs.shift();
     frame = requestAnimationFrame(tick);
   }
@@ -259,7 +261,7 @@ export function mount(root, documents, settings = {}) {
     play: () => setPlaying(true),
     pause: () => setPlaying(false),
     /** Start a fresh flow (nothing integrated yet), for timing one RK4 step a frame. */
-    restart: () => { rebuild(); state.step = 0; stats.frames = 0; stats.frameMs = []; return draw(); },
+    restart: () => { rebuild(); state.step = 0; Object.assign(stats, { frames: 0, frameMs: [], firstFrame: null }); return draw(); },
     stats,
   };
   root.breathingExplorer = api;
