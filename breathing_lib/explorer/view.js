@@ -11,14 +11,15 @@ const STYLE = `
 .be-explorer { display: flex; flex-wrap: wrap; gap: 0.8rem 1.2rem; align-items: flex-start; font: 14px/1.4 system-ui, sans-serif; margin: 0.5rem 0 1rem; }
 .be-explorer canvas { width: min(100%, 420px); aspect-ratio: 1; border: 1px solid #ddd; border-radius: 4px; background: #fff; touch-action: none; }
 .be-explorer.be-compact canvas { width: min(100%, 300px); }
-.be-panel { display: grid; grid-template-columns: max-content minmax(8rem, 14rem) 4.5rem; justify-content: start; gap: 0.35rem 0.6rem; align-items: center; }
+.be-panel { display: flex; flex-direction: column; gap: 0.5rem; max-width: 36rem; }
+.be-grid { display: grid; grid-template-columns: max-content minmax(8rem, 14rem) 4.5rem; justify-content: start; gap: 0.35rem 0.6rem; align-items: center; }
 .be-panel label { color: #444; }
 .be-panel output { font-variant-numeric: tabular-nums; }
-.be-panel .be-wide { grid-column: 1 / -1; display: flex; gap: 0.6rem; flex-wrap: wrap; align-items: center; }
+.be-panel .be-wide { display: flex; gap: 0.6rem; flex-wrap: wrap; align-items: center; }
 .be-panel button { padding: 0.2rem 0.8rem; border: 1px solid #bbb; border-radius: 4px; background: #f6f6f6; cursor: pointer; }
-.be-readouts { grid-column: 1 / -1; font-variant-numeric: tabular-nums; color: #222; }
+.be-readouts { font-variant-numeric: tabular-nums; color: #222; }
 .be-readouts .be-note { color: #a05a00; }
-.be-legend { grid-column: 1 / -1; color: #444; }
+.be-legend { color: #444; }
 .be-legend b { font-weight: 600; }
 `;
 
@@ -77,15 +78,17 @@ export function mount(root, documents, settings = {}) {
 
   // ---- the DOM
   const canvas = element("canvas", { width: 840, height: 840, "aria-label": "the breathing ellipse: exact and learned" });
-  const panel = element("div", { class: "be-panel" });
+  const grid = element("div", { class: "be-grid" }); // the sliders and menus, a row each
+  const panel = element("div", { class: "be-panel" }, [grid]);
   const container = element("div", { class: "be-explorer" + (settings.compact ? " be-compact" : "") }, [canvas, panel]);
   root.replaceChildren(container);
   const controls = {};
   const row = (name, label, input, shown) => {
     const output = element("output", { "data-for": name });
     controls[name] = { input, output, shown };
-    panel.append(element("label", { text: label }), input, output);
+    grid.append(element("label", { text: label }), input, output);
     input.setAttribute("data-control", name);
+    input.setAttribute("aria-label", label);
   };
   const slider = (min, max, step) => element("input", { type: "range", min, max, step });
 
