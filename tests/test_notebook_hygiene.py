@@ -168,7 +168,7 @@ def test_repository_must_be_a_github_url_with_a_branch(tmp_path):
     with pytest.raises(ValueError, match="repository.branch"):
         repository(config)
     config.write_text("repository:\n  url: https://github.com/owner/repo/\n  branch: dev\n")
-    assert pip_requirement(*repository(config)) == "git+https://github.com/owner/repo@dev"
+    assert pip_requirement(*repository(config)) == "breathing_lib[notebook] @ git+https://github.com/owner/repo@dev"
 
 
 def test_sync_rewrites_only_a_stale_install_cell(tmp_path):
@@ -203,13 +203,13 @@ def test_the_install_cell_installs_the_library_into_a_fresh_environment(tmp_path
     """The cell run in a new venv, against a local clone instead of GitHub. The clone holds the
     committed files only, and the cell under test comes from the working tree: the install needs only
     the committed package (pyproject.toml, breathing_lib/). PIP_NO_DEPS=1 installs the library alone,
-    so torch and the other dependencies are not downloaded; the build backend still is, from the
+    so torch, the other dependencies and the notebook extra are not downloaded; the build backend still is, from the
     configured package index, as for any reader."""
     clone, env = tmp_path / "clone", tmp_path / "venv"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
     python = str(env / "bin" / "python")
-    code = _chapter_install_code().replace(REQUIREMENT, f"git+file://{clone}")
+    code = _chapter_install_code().replace(REQUIREMENT, f"breathing_lib[notebook] @ git+file://{clone}")
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")} | {"PIP_NO_DEPS": "1"}
     subprocess.run([python, "-c", code], cwd=tmp_path, env=environment, check=True, timeout=600)
     origin = subprocess.run([python, "-c", "import importlib.util; print(importlib.util.find_spec('breathing_lib').origin)"],

@@ -27,7 +27,7 @@ CONDA_PYTHON = {"python_version": "3.11", "python_full_version": "3.11.7", "sys_
 LOCK_HEADER = """\
 # Every package `make book` and `make test` install, at exact versions: the Makefile installs
 # with `-c requirements.lock`. Written by `make lock` (tools/lock.py, uv's universal resolution
-# from pyproject.toml's dependencies and its book, test and lab extras); do not edit by hand.
+# from pyproject.toml's dependencies and its book, test, lab and notebook extras); do not edit by hand.
 """
 ENVIRONMENT_HEADER = """\
 # conda env create -f environment.yml && conda activate breathing-ellipse && pip install -e . --no-deps
@@ -64,7 +64,7 @@ def compile_lock(torch_version: str, upgrade: bool = False) -> str:
         if LOCK.exists() and not upgrade:
             output.write_text(LOCK.read_text())
         subprocess.run(
-            ["uv", "pip", "compile", "pyproject.toml", "--extra", "book", "--extra", "test", "--extra", "lab",
+            ["uv", "pip", "compile", "pyproject.toml", "--extra", "book", "--extra", "test", "--extra", "lab", "--extra", "notebook",
              "--universal", "--python-version", LOWEST_PYTHON, "-c", str(pin), "-o", str(output),
              "--no-header", "--no-annotate", "--quiet"],
             cwd=ROOT, check=True)

@@ -35,8 +35,9 @@ def repository(config_path: Path = ROOT / "_config.yml") -> tuple[str, str]:
 
 
 def pip_requirement(url: str, branch: str) -> str:
-    """What pip installs the library from: the repository at the branch the Colab button opens."""
-    return f"git+{url}@{branch}"
+    """What pip installs: the library with what the chapters import beside it (its `notebook` extra:
+    MyST-NB's glue, anywidget), from the repository at the branch the Colab button opens."""
+    return f"{LIBRARY}[notebook] @ git+{url}@{branch}"
 
 
 def install_cell_source(requirement: str) -> str:
