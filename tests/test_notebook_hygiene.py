@@ -209,7 +209,8 @@ def test_the_install_cell_installs_the_library_into_a_fresh_environment(tmp_path
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
     python = str(env / "bin" / "python")
-    code = _chapter_install_code().replace(REQUIREMENT, f"breathing_lib[notebook] @ git+file://{clone}")
+    # file://localhost/...: a PEP 508 direct reference needs a host (pip 23 refuses file:///...)
+    code = _chapter_install_code().replace(REQUIREMENT, f"breathing_lib[notebook] @ git+file://localhost{clone}")
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")} | {"PIP_NO_DEPS": "1"}
     subprocess.run([python, "-c", code], cwd=tmp_path, env=environment, check=True, timeout=600)
     origin = subprocess.run([python, "-c", "import importlib.util; print(importlib.util.find_spec('breathing_lib').origin)"],
