@@ -15,7 +15,8 @@ from breathing_lib.explorer import BROWSER_TOLERANCE, EXPLORER_MODELS
 from site_helpers import SITE, offline_page
 
 CHAPTER = "notebooks/12_explorer.html"
-REFERENCES = json.loads((SITE / "_static/explorer/reference.json").read_text()) if SITE.exists() else []
+REFERENCE_FILE = SITE / "_static/explorer/reference.json"
+REFERENCES = json.loads(REFERENCE_FILE.read_text()) if REFERENCE_FILE.exists() else [None]  # None: fails, below
 
 # Runs in the page: sets one control as a reader would (its value, then the event a reader's
 # gesture fires) and returns the explorer's readings.
@@ -81,8 +82,9 @@ def test_extrapolation_is_announced_past_the_training_window(chapter):
     assert "extrapolation" in chapter.evaluate(READOUT)
 
 
-@pytest.mark.parametrize("reference", REFERENCES, ids=lambda r: f"{r['model']}-b{r['beta0']}-N{r['numPoints']}")
+@pytest.mark.parametrize("reference", REFERENCES, ids=lambda r: r and f"{r['model']}-b{r['beta0']}-N{r['numPoints']}")
 def test_the_page_draws_the_librarys_float64_prediction(chapter, reference):
+    assert reference is not None, f"no {REFERENCE_FILE}: run `make book`"
     for control in ("model", "beta0", "period", "numPoints", "dt"):
         chapter.evaluate(SET_CONTROL, [control, str(reference[control])])
     chapter.evaluate(SET_CONTROL, ["time", str(reference["step"])])
