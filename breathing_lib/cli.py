@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .device import DEVICES
 from .models import MODELS, TIME_SCALES
 from .solve import METHODS
 from .train import LOSSES, STRATEGIES, TrainConfig, fit, load_checkpoint, save_checkpoint
@@ -59,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--method", choices=METHODS, default=None, help=f"ODE solver (default {fast.method})")
     train.add_argument("--adjoint", action=argparse.BooleanOptionalAction, default=None,
                        help="backpropagate with the adjoint ODE (the original) or through the solver (default)")
-    train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    train.add_argument("--device", choices=DEVICES, default="auto")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     for name, text in (("predict", "write the learned flow of the initial curve to an .npz"),
@@ -72,11 +73,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--num-time-steps", type=int, default=None, help="default: the training value")
         sub.add_argument("--t-final", type=float, default=None, help="default: the training value")
         sub.add_argument("--method", choices=METHODS, default="dopri5")
-        sub.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+        sub.add_argument("--device", choices=DEVICES, default="auto")
     bench = commands.add_parser("bench", help="time every training recipe side by side (prints a table)")
     bench.add_argument("--original-epochs", type=int, default=2500,
                        help="epochs of the original recipe (default: the original study's 2500)")
-    bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    bench.add_argument("--device", choices=DEVICES, default="auto")
     return parser
 
 

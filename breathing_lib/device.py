@@ -8,16 +8,26 @@ import torch
 
 from .validation import ConfigError, require_choice
 
+DEVICES = ("auto", "cpu", "cuda")  # what every `device` argument and `--device` option accepts
+
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     if isinstance(name, torch.device):
         return name
-    name = require_choice("device", name or "auto", ("auto", "cpu", "cuda"))
+    name = require_choice("device", name or "auto", DEVICES)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but CUDA is not available")
     return torch.device(name)
+
+
+def synchronize(device) -> None:
+    """Wait for the kernels queued on `device`, so a timer or memory reading after it counts
+    them: CUDA returns before its work is done. A no-op on the CPU, whose work is already done."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @contextmanager

@@ -197,10 +197,9 @@ def saturated_fraction(model, point, t: torch.Tensor, threshold: float = 2.0) ->
         raise ConfigError(f"saturated_fraction needs a model with a time input, not {type(model).__name__}")
     device = field_device(model)
     xy = torch.as_tensor(point, dtype=torch.float32, device=device).reshape(1, 2)
-    first = model.net[0]
     out = []
     for tk in t:
-        pre = first(torch.cat([model._x(xy), model._t(tk.to(device), xy)], dim=-1))
+        pre = model.first_layer(model.features(tk.to(device), xy))
         out.append(float((pre.abs() > threshold).float().mean()))
     return np.array(out)
 

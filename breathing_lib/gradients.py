@@ -17,8 +17,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .device import one_thread_on_cpu
+from .device import one_thread_on_cpu, synchronize
 from .memory import peak_memory
+from .models import trainable_parameters
 from .solve import FIXED_STEP, CountedField, integrate
 from .validation import ConfigError, require_finite_tensor, require_int_at_least
 
@@ -66,7 +67,7 @@ def rollout_loss(model: nn.Module, t, truth, *, adjoint: bool, method: str = "rk
 
 def parameter_gradient(model: nn.Module, t, truth, *, adjoint: bool, **solver) -> torch.Tensor:
     """dL/dtheta, flattened; computed with autograd.grad so the model's .grad is left alone."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trainable_parameters(model)
     loss, _ = rollout_loss(model, t, truth, adjoint=adjoint, **solver)
     return torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)])
 
@@ -94,7 +95,7 @@ def field_evaluations(model: nn.Module, t, truth, *, adjoint: bool, **solver) ->
     evaluates the field, and a vector-Jacobian product through it, at every backward stage.
     """
     counted = CountedField(model)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trainable_parameters(model)
     with one_thread_on_cpu(truth.device):
         loss, _ = rollout_loss(counted, t, truth, adjoint=adjoint, **solver)
         forward = counted.nfe
@@ -106,11 +107,6 @@ class Cost(NamedTuple):
     steps: int  # solver steps of the forward solve, counted from its field evaluations
     peak_bytes: int  # allocated by one forward + backward at its worst moment, measured
     seconds: float  # one forward + backward, best of `repeats`, outside the memory counter
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def backward_cost(model: nn.Module, t, truth, *, adjoint: bool, method: str = "rk4",
@@ -125,7 +121,7 @@ def backward_cost(model: nn.Module, t, truth, *, adjoint: bool, method: str = "r
     if method not in EVALS_PER_STEP:
         raise ConfigError(f"method must be a fixed-step method ({', '.join(EVALS_PER_STEP)}) to count steps, "
                           f"got {method!r}")
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trainable_parameters(model)
     device = truth.device
 
     def once() -> int:
@@ -139,10 +135,10 @@ def backward_cost(model: nn.Module, t, truth, *, adjoint: bool, method: str = "r
             nfe = once()
         best = math.inf
         for _ in range(repeats):
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             once()
-            _sync(device)
+            synchronize(device)
             best = min(best, time.perf_counter() - start)
     return Cost(nfe // EVALS_PER_STEP[method], measured.bytes, best)
 

@@ -15,6 +15,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from .device import synchronize
+
 
 class _StorageCounter(TorchDispatchMode):
     def __init__(self):
@@ -53,7 +55,7 @@ class peak_memory:
 
     def __enter__(self):
         if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+            synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             self._base = torch.cuda.memory_allocated(self.device)
         else:
@@ -62,7 +64,7 @@ class peak_memory:
 
     def __exit__(self, *exc):
         if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+            synchronize(self.device)
             self.bytes = torch.cuda.max_memory_allocated(self.device) - self._base
         else:
             self._counter.__exit__(*exc)

@@ -9,13 +9,14 @@ from .models import field_device, velocity_function
 from .problem import BreathingEllipse
 
 
-def _numpy(x) -> np.ndarray:
+def to_numpy(x) -> np.ndarray:
+    """x as a host numpy array: a tensor detached and copied off its device, anything else as numpy sees it."""
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def shoelace_area(curve) -> np.ndarray:
     """Signed area of closed polygons (..., N, 2); positive when counter-clockwise."""
-    p = _numpy(curve).astype(np.float64)
+    p = to_numpy(curve).astype(np.float64)
     x, y = p[..., 0], p[..., 1]
     return 0.5 * np.sum(x * np.roll(y, -1, axis=-1) - np.roll(x, -1, axis=-1) * y, axis=-1)
 
@@ -39,7 +40,7 @@ def _distinct_vertices(polygon: np.ndarray) -> np.ndarray:
 
 def self_intersections(polygon) -> int:
     """Number of pairs of non-adjacent edges of a closed polygon (N, 2) that cross."""
-    p = _distinct_vertices(_numpy(polygon).astype(np.float64))
+    p = _distinct_vertices(to_numpy(polygon).astype(np.float64))
     n = len(p)
     if n < 4:
         return 0
@@ -61,7 +62,7 @@ def self_intersections(polygon) -> int:
 def order_swaps(traj) -> int:
     """Times x neighbours where the cyclic order of material points (by polar angle
     about the centroid) differs from t=0: two trajectories passed through each other."""
-    p = _numpy(traj).astype(np.float64)
+    p = to_numpy(traj).astype(np.float64)
     p = p - p.mean(axis=-2, keepdims=True)
     angle = np.unwrap(np.arctan2(p[..., 1], p[..., 0]), axis=-1)
     gaps = np.diff(angle, axis=-1)
@@ -71,7 +72,7 @@ def order_swaps(traj) -> int:
 
 def curve_errors(pred, truth) -> dict:
     """MSE over all points and times, and the largest point distance."""
-    diff = _numpy(pred).astype(np.float64) - _numpy(truth).astype(np.float64)
+    diff = to_numpy(pred).astype(np.float64) - to_numpy(truth).astype(np.float64)
     dist = np.linalg.norm(diff, axis=-1)
     return {"curve_mse": float(np.mean(diff**2)), "max_point_error": float(dist.max())}
 

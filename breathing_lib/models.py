@@ -98,6 +98,17 @@ class _Normalised(Field):
         """Physical units of a normalised rate: position scale over the time window."""
         return self.X_std / self.span
 
+    def features(self, t, state: torch.Tensor) -> torch.Tensor:
+        """What the network sees at a state and time, normalised: here (x, y, t), the input of
+        every time-input model; the others say what they see instead. Public so an analysis can
+        probe the network (e.g. its first layer) without repeating the normalisation."""
+        return torch.cat([self._x(state), self._t(t, state)], dim=-1)
+
+    @property
+    def first_layer(self) -> nn.Linear:
+        """The layer that reads `features`: its pre-activations show where the tanh units saturate."""
+        return self.net[0]
+
 
 class VelocityField(_Normalised):
     """The seed's field: [x, y, t] normalised -> 3-32-64-2 tanh MLP -> velocity in physical units."""
@@ -108,7 +119,7 @@ class VelocityField(_Normalised):
 
     def forward(self, t, h: torch.Tensor) -> torch.Tensor:
         """h (..., 2); t a scalar, or one time per batch row broadcastable to h[..., 0]."""
-        return self.net(torch.cat([self._x(h), self._t(t, h)], dim=-1)) * self._rate()
+        return self.net(self.features(t, h)) * self._rate()
 
 
 class AutonomousField(_Normalised):
@@ -118,8 +129,12 @@ class AutonomousField(_Normalised):
         super().__init__(stats)
         self.net = _mlp(2, 2)
 
+    def features(self, t, state: torch.Tensor) -> torch.Tensor:
+        """(x, y) normalised: no time input."""
+        return self._x(state)
+
     def forward(self, t, h: torch.Tensor) -> torch.Tensor:
-        return self.net(self._x(h)) * self._rate()
+        return self.net(self.features(t, h)) * self._rate()
 
 
 class PhaseField(_Normalised):
@@ -135,10 +150,14 @@ class PhaseField(_Normalised):
         self.net = _mlp(4, 2)
         self.omega = nn.Parameter(torch.tensor(float(omega)), requires_grad=learn_omega)
 
+    def features(self, t, state: torch.Tensor) -> torch.Tensor:
+        """(x, y) normalised and (sin phi, cos phi): the phase, not the time, is the input."""
+        phi = state[..., 2:3]
+        return torch.cat([self._x(state[..., :2]), torch.sin(phi), torch.cos(phi)], dim=-1)
+
     def forward(self, t, state: torch.Tensor) -> torch.Tensor:
         phi = state[..., 2:3]
-        features = torch.cat([self._x(state[..., :2]), torch.sin(phi), torch.cos(phi)], dim=-1)
-        return torch.cat([self.net(features) * self._rate(), self.omega.expand_as(phi)], dim=-1)
+        return torch.cat([self.net(self.features(t, state)) * self._rate(), self.omega.expand_as(phi)], dim=-1)
 
     def _phase(self, t, like: torch.Tensor) -> torch.Tensor:
         t = torch.as_tensor(t, device=like.device, dtype=like.dtype)
@@ -166,12 +185,16 @@ class SecondOrderField(_Normalised):
         self._buffers_from(stats or {}, V_std=torch.ones(2), A_std=torch.ones(2))
         self.net = _mlp(5 if self.time_input else 4, 2)
 
-    def forward(self, t, state: torch.Tensor) -> torch.Tensor:
-        """state (..., 4); t a scalar, or one time per batch row broadcastable to state[..., 0]."""
+    def features(self, t, state: torch.Tensor) -> torch.Tensor:
+        """(x, y) and (vx, vy) normalised, and the normalised time if the model has a time input."""
         x, v = state[..., :2], state[..., 2:]
         features = [self._x(x), v / self.V_std] + ([self._t(t, state)] if self.time_input else [])
-        acceleration = self.net(torch.cat(features, dim=-1)) * self.A_std
-        return torch.cat([v, acceleration], dim=-1)
+        return torch.cat(features, dim=-1)
+
+    def forward(self, t, state: torch.Tensor) -> torch.Tensor:
+        """state (..., 4); t a scalar, or one time per batch row broadcastable to state[..., 0]."""
+        acceleration = self.net(self.features(t, state)) * self.A_std
+        return torch.cat([state[..., 2:], acceleration], dim=-1)
 
     def augment(self, t, x, v):
         if v is None:
@@ -213,11 +236,11 @@ class StreamFunctionField(_Normalised):
     def stream_function(self, t, h: torch.Tensor) -> torch.Tensor:
         """psi in physical units (length^2 / time), shape h.shape[:-1]; defined up to a constant."""
         scale = self.X_std.prod() / self.span
-        return self.net(torch.cat([self._x(h), self._t(t, h)], dim=-1))[..., 0] * scale
+        return self.net(self.features(t, h))[..., 0] * scale
 
     def forward(self, t, h: torch.Tensor) -> torch.Tensor:
         first, _, second, _, last = self.net
-        z = torch.cat([self._x(h), self._t(t, h)], dim=-1)
+        z = self.features(t, h)
         a1 = torch.tanh(first(z))
         a2 = torch.tanh(second(a1))
         # chain rule through the layers: d psi / d z, shape (..., 3)
@@ -231,6 +254,12 @@ def velocity_function(field):
     """f(t, x) -> velocity at positions x (or None, see Field.velocity_at). A plain module
     f(t, x) with no augmented state is its own velocity function."""
     return getattr(field, "velocity_at", field)
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters an optimiser or a gradient should see: those that require a gradient
+    (a fixed omega, for one, stays out)."""
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def field_device(field: nn.Module) -> torch.device:

@@ -15,6 +15,7 @@ with warnings.catch_warnings():
     import scienceplots  # noqa: F401  (registers the "science" styles)
 from matplotlib.animation import FuncAnimation
 
+from .metrics import to_numpy
 from .models import field_device, velocity_function
 
 TRUTH_COLOR = "tab:blue"
@@ -27,12 +28,9 @@ def use_style() -> None:
     plt.rcParams.update({"figure.dpi": 110, "font.size": 10, "animation.embed_limit": 40})
 
 
-def _closed(curve: np.ndarray) -> np.ndarray:
+def closed_curve(curve: np.ndarray) -> np.ndarray:
+    """The polygon (N, 2) with its first point repeated at the end, so a line plot draws the closing edge."""
     return np.concatenate([curve, curve[:1]], axis=0)
-
-
-def _numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def plot_history(history: dict, axes=None):
@@ -67,7 +65,7 @@ def _field_frames(field, t, extent: float):
     _, _, grid = _quiver_grid(extent)
     grid = grid.to(field_device(field))
     frames = [velocity_at(torch.tensor(tk, device=grid.device), grid) for tk in t]
-    return None if frames[0] is None else [_numpy(f) for f in frames]
+    return None if frames[0] is None else [to_numpy(f) for f in frames]
 
 
 def animate(t, truth, pred=None, field=None, *, title="Breathing ellipse", fps=15):
@@ -76,8 +74,8 @@ def animate(t, truth, pred=None, field=None, *, title="Breathing ellipse", fps=1
     Returns IPython's HTML object holding a <video> (ffmpeg from imageio-ffmpeg) or, if no
     encoder works, matplotlib's JavaScript player.
     """
-    t, truth = _numpy(t), _numpy(truth)
-    pred = None if pred is None else _numpy(pred)
+    t, truth = to_numpy(t), to_numpy(truth)
+    pred = None if pred is None else to_numpy(pred)
     extent = 1.15 * float(np.abs(truth).max() if pred is None else max(np.abs(truth).max(), np.abs(pred).max()))
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     ax.set(xlim=(-extent, extent), ylim=(-extent, extent), aspect="equal", xlabel="x", ylabel="y")
@@ -98,9 +96,9 @@ def animate(t, truth, pred=None, field=None, *, title="Breathing ellipse", fps=1
     heading = ax.set_title("")
 
     def draw(k):
-        truth_line.set_data(*_closed(truth[k]).T)
+        truth_line.set_data(*closed_curve(truth[k]).T)
         if pred_line is not None:
-            pred_line.set_data(*_closed(pred[k]).T)
+            pred_line.set_data(*closed_curve(pred[k]).T)
         if quiver is not None:
             quiver.set_UVC(speeds[k][:, 0], speeds[k][:, 1])
         heading.set_text(f"{title} | t = {t[k]:.3f}")

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .checks import Check, bounded, fact
-from .device import one_thread_on_cpu
+from .device import one_thread_on_cpu, synchronize
 from .metrics import area_drift, curve_errors, shoelace_area
 from .models import AnalyticField, field_device
 from .problem import BreathingEllipse, time_grid
@@ -27,11 +27,6 @@ from .validation import ConfigError, require_choice, require_int_at_least, requi
 
 ORDER_TOLERANCE = 0.5  # half an order: a fitted slope then names the integer order it converges at
 ORDERS = {"euler": 1, "midpoint": 2, "rk4": 4}  # the textbook orders the sweeps measure
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)  # so wall times include the queued kernels
 
 
 def refine(t: torch.Tensor, substeps: int) -> torch.Tensor:
@@ -52,7 +47,7 @@ def solve_timed(field: nn.Module, x0: torch.Tensor, t: torch.Tensor, method: str
     """
     require_choice("method", method, FIXED_STEP + ADAPTIVE)
     with one_thread_on_cpu(x0.device):
-        _sync(x0.device)
+        synchronize(x0.device)
         start = time.perf_counter()
         if method in FIXED_STEP:
             solution = integrate(field, x0, refine(t, substeps), method=method)
@@ -60,7 +55,7 @@ def solve_timed(field: nn.Module, x0: torch.Tensor, t: torch.Tensor, method: str
         else:
             solution = integrate(field, x0, t, method=method, rtol=rtol, atol=atol)
             x = solution.x
-        _sync(x0.device)
+        synchronize(x0.device)
         seconds = time.perf_counter() - start
     return x, solution.nfe, seconds
 

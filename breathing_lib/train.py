@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .collocation import snapshot_velocities
 from .device import one_thread_on_cpu, resolve_device
-from .models import MODELS, TIME_SCALES, build_model, feature_stats
+from .models import MODELS, TIME_SCALES, build_model, feature_stats, trainable_parameters
 from .problem import BreathingEllipse, time_grid
 from .solve import METHODS, integrate, rk4_steps
 from .validation import (
@@ -274,12 +274,8 @@ def _check(model, t, truth, config, tracker: _Progress, epoch: int, loss: float,
     tracker.resume()
 
 
-def _trainable(model: nn.Module) -> list:
-    return [p for p in model.parameters() if p.requires_grad]  # e.g. a fixed omega stays out
-
-
 def _adam(model, t, truth, config, tracker: _Progress, loss_fn, bar, check_every: int) -> None:
-    optimizer = torch.optim.Adam(_trainable(model), lr=config.lr)
+    optimizer = torch.optim.Adam(trainable_parameters(model), lr=config.lr)
     for epoch in bar:
         optimizer.zero_grad()
         loss, rollout = loss_fn()
@@ -298,7 +294,7 @@ def _lbfgs(model, t, truth, config, tracker: _Progress, loss_fn, steps: int, fir
     is small and deterministic, so quasi-Newton steps converge far faster than Adam's."""
     if tracker.best_state is not None:
         model.load_state_dict(tracker.best_state)
-    optimizer = torch.optim.LBFGS(_trainable(model), lr=1.0, max_iter=chunk, history_size=50,
+    optimizer = torch.optim.LBFGS(trainable_parameters(model), lr=1.0, max_iter=chunk, history_size=50,
                                   tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
 
     def closure():

@@ -25,7 +25,7 @@ import torch
 
 from .device import one_thread_on_cpu, resolve_device
 from .inference import flow
-from .plotting import FIELD_COLOR, PRED_COLOR, TRUTH_COLOR
+from .plotting import FIELD_COLOR, PRED_COLOR, TRUTH_COLOR, closed_curve
 from .problem import BreathingEllipse
 from .train import FitResult, TrainConfig
 from .validation import ConfigError, require_choice, require_int_at_least, require_positive
@@ -41,10 +41,6 @@ class Frame(NamedTuple):
     pred: np.ndarray  # (N, 2), the model's flow of the chosen problem's initial curve (NaN if the solver failed)
     learned_uv: np.ndarray | None  # (G, 2) on the quiver grid; None when the model has no positional field
     analytic_uv: np.ndarray  # (G, 2)
-
-
-def _closed(curve: np.ndarray) -> np.ndarray:
-    return np.concatenate([curve, curve[:1]], axis=0)
 
 
 def _grid(extent: float, grid_size: int) -> np.ndarray:
@@ -89,9 +85,9 @@ class Scene:
              title="") -> None:
         for quiver in (self.learned_quiver, self.analytic_quiver):
             quiver.scale = speed / self.spacing  # read when the quiver is next drawn
-        self.truth_line.set_data(*_closed(frame.truth).T)
+        self.truth_line.set_data(*closed_curve(frame.truth).T)
         self.truth_line.set_visible(truth)
-        self.pred_line.set_data(*_closed(frame.pred).T)
+        self.pred_line.set_data(*closed_curve(frame.pred).T)
         learned_field = learned_field and frame.learned_uv is not None
         if learned_field:
             self.learned_quiver.set_UVC(*frame.learned_uv.T)

@@ -13,6 +13,7 @@ from breathing_lib.metrics import (
     self_intersections,
     shoelace_area,
     swept_region_points,
+    to_numpy,
 )
 from breathing_lib.models import AnalyticField
 
@@ -78,3 +79,12 @@ def test_field_error_is_zero_for_the_exact_field_and_one_for_zero(problem):
             return torch.zeros_like(h)
 
     assert field_rel_error(Zero(), problem, t) == pytest.approx(1.0)
+
+
+def test_to_numpy_detaches_tensors_and_passes_arrays_through():
+    tensor = torch.tensor([[1.0, 2.0]], requires_grad=True) * 3
+    array = to_numpy(tensor)
+    assert isinstance(array, np.ndarray) and array.dtype == np.float32
+    np.testing.assert_array_equal(array, [[3.0, 6.0]])
+    np.testing.assert_array_equal(to_numpy([[1, 2]]), np.array([[1, 2]]))
+    assert to_numpy(SQUARE) is SQUARE  # an array is not copied

@@ -8,7 +8,8 @@ import torch
 from breathing_lib import ConfigError, TrainConfig, build_model, feature_stats, generate_truth
 from breathing_lib.checks import rounding
 from breathing_lib.inference import flow, predict
-from breathing_lib.models import MODELS, PhaseField, SecondOrderField, StreamFunctionField, TimedSecondOrderField
+from breathing_lib.models import (MODELS, PhaseField, SecondOrderField, StreamFunctionField, TimedSecondOrderField,
+                                  trainable_parameters)
 from breathing_lib.train import fit, load_checkpoint, save_checkpoint
 
 
@@ -28,6 +29,19 @@ def test_every_model_flows_positions_and_keeps_the_seed_budget(name, problem):
     positions, nfe = flow(model, problem, curves[0], t[:4], method="rk4")
     assert positions.shape == (4, 32, 2) and nfe == 12
     torch.testing.assert_close(positions[0], curves[0])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_features_are_what_the_first_layer_reads_in_a_forward_pass(name):
+    t, curves, stats = _stats()
+    model = build_model(name, stats)
+    state = model.augment(t[3], curves[3], torch.ones_like(curves[3]) if model.needs_velocity else None)
+    seen = []
+    model.first_layer.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    model(t[3], state)
+    features = model.features(t[3], state)
+    assert model.first_layer is model.net[0] and features.shape == (32, model.first_layer.in_features)
+    assert torch.equal(seen[0], features)
 
 
 def test_autonomous_field_ignores_time():
@@ -51,6 +65,16 @@ def test_phase_field_state_and_rate():
     assert not field.omega.requires_grad and PhaseField(stats, learn_omega=True).omega.requires_grad
     with pytest.raises(ConfigError, match="omega"):
         PhaseField(stats, omega=0.0)
+
+
+def test_trainable_parameters_leave_a_fixed_omega_out():
+    _, _, stats = _stats()
+    fixed, learned = PhaseField(stats), PhaseField(stats, learn_omega=True)
+    def ids(params):  # parameters compare element-wise; which objects they are is what counts
+        return [id(p) for p in params]
+
+    assert ids(trainable_parameters(fixed)) == ids(fixed.net.parameters())
+    assert ids(trainable_parameters(learned)) == ids([learned.omega, *learned.net.parameters()])
 
 
 def test_second_order_state_needs_velocity():

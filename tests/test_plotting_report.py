@@ -3,11 +3,12 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from breathing_lib.inference import evaluate, predict
 from breathing_lib.models import AnalyticField
-from breathing_lib.plotting import animate, plot_history, use_style
+from breathing_lib.plotting import animate, closed_curve, plot_history, use_style
 from breathing_lib.report import markdown_table
 
 
@@ -59,3 +60,11 @@ def test_evaluate_the_exact_field_scores_perfectly(problem):
 def test_predict_shapes(problem):
     p = predict(AnalyticField(problem), problem, num_points=10, num_time_steps=5, t_final=2.0)
     assert p.pred.shape == p.truth.shape == (5, 10, 2) and p.t[-1].item() == 2.0
+
+
+def test_closed_curve_repeats_the_first_point_at_the_end():
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    closed = closed_curve(square)
+    assert closed.shape == (5, 2)
+    np.testing.assert_array_equal(closed[:4], square)
+    np.testing.assert_array_equal(closed[4], square[0])
