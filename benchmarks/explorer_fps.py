@@ -22,7 +22,7 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "site"))
 from site_helpers import CHROMIUM, CHROMIUM_ARGS, offline_page  # noqa: E402
 
-from breathing_lib.explorer import explorer_documents, explorer_html  # noqa: E402
+from breathing_lib.viz.explorer import explorer_documents, explorer_html  # noqa: E402
 
 LONG_TASK_MS = 50  # the browser's threshold for a task that makes a page feel unresponsive
 

@@ -3,7 +3,8 @@
 from .models import VelocityField, build_model, feature_stats
 from .problem import BreathingEllipse, generate_truth
 from .solve import integrate
-from .train import TrainConfig, fit, load_checkpoint, save_checkpoint, trained_model
+from .store import load_checkpoint, save_checkpoint, trained_model
+from .train import TrainConfig, fit
 from .validation import ConfigError
 
 __version__ = "0.1.0"

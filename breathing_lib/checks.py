@@ -146,7 +146,7 @@ class Checks:
         from IPython.display import HTML, display
         from myst_nb import glue
 
-        from .train import served_models
+        from .store import served_models
 
         served = served_models()
         if served:

@@ -13,7 +13,8 @@ import numpy as np
 from .device import DEVICES
 from .models import MODELS, TIME_SCALES
 from .solve import METHODS
-from .train import LOSSES, STRATEGIES, TrainConfig, fit, load_checkpoint, save_checkpoint
+from .store import load_checkpoint, save_checkpoint
+from .train import LOSSES, STRATEGIES, TrainConfig, fit
 from .validation import ConfigError
 
 
@@ -128,8 +129,8 @@ def _evaluate(args) -> None:
 
 
 def _bench(args) -> None:
-    from .bench import race, recipes, record_header, table
     from .device import resolve_device
+    from .studies.training_speed import race, recipes, record_header, table
 
     device = resolve_device(args.device)
     print(record_header(device))  # kept with the table, it makes the output a record (bench.read_record)

@@ -14,7 +14,6 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .models import build_model

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from breathing_lib import ConfigError, TrainConfig, fit
-from breathing_lib.bench import time_to
 from breathing_lib.collocation import finite_difference_weights, snapshot_velocities
 from breathing_lib.memory import peak_memory
 from breathing_lib.models import AnalyticField
 from breathing_lib.solve import integrate, rk4_steps
+from breathing_lib.studies.training_speed import time_to
 from breathing_lib.train import shooting_windows, training_data
 
 
@@ -109,7 +109,7 @@ def test_adjoint_needs_less_memory_than_direct_backprop():
 
 
 def test_bench_table_reports_speedups_against_the_first_row():
-    from breathing_lib.bench import table
+    from breathing_lib.studies.training_speed import table
 
     row = {"ms/epoch": 1.0, "final MSE": 1e-5, "train s": 1.0, "peak MB": 1.0, "s to 1e-05": None}
     text = table([{**row, "recipe": "slow", "s to 6e-04": 80.0}, {**row, "recipe": "fast", "s to 6e-04": 0.5}])

@@ -8,9 +8,16 @@ import torch
 from breathing_lib import ConfigError, TrainConfig, build_model, feature_stats, generate_truth
 from breathing_lib.checks import rounding
 from breathing_lib.inference import flow, predict
-from breathing_lib.models import (MODELS, PhaseField, SecondOrderField, StreamFunctionField, TimedSecondOrderField,
-                                  trainable_parameters)
-from breathing_lib.train import fit, load_checkpoint, save_checkpoint
+from breathing_lib.models import (
+    MODELS,
+    PhaseField,
+    SecondOrderField,
+    StreamFunctionField,
+    TimedSecondOrderField,
+    trainable_parameters,
+)
+from breathing_lib.store import load_checkpoint, save_checkpoint
+from breathing_lib.train import fit
 
 
 def _stats():

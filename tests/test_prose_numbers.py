@@ -42,7 +42,7 @@ ORIGINAL_STUDY = {5.8e-4: "its last printed loss", 6e-4: "the quality it reached
 DEFINITIONS = {
     ("06_autonomous", 100): "the error of the zero field, 100 %, by definition of the relative error",
     ("08_fourier", 0): "t = 0, the start",
-    ("10_training_speed", 1e-5): "the race's second quality level (breathing_lib.bench.THRESHOLDS)",
+    ("10_training_speed", 1e-5): "the race's second quality level (breathing_lib.studies.training_speed.THRESHOLDS)",
 }
 
 

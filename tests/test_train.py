@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from breathing_lib import ConfigError, TrainConfig, fit, load_checkpoint, save_checkpoint, trained_model
-from breathing_lib.train import UntrainedModelWarning, new_model, served_models, training_data
+from breathing_lib.store import served_models
+from breathing_lib.train import UntrainedModelWarning, new_model, training_data
 
 
 def test_fit_lowers_the_loss_and_keeps_the_best_epoch():

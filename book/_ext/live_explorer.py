@@ -5,7 +5,7 @@
 :compact:
 ```
 
-embeds the explorer (breathing_lib.explorer.explorer_html) with the named models; without
+embeds the explorer (breathing_lib.viz.explorer.explorer_html) with the named models; without
 :models: it offers every explorer model. Chapters embed it from Python (the widget's text/html).
 
 When the build finishes, every explorer model is written to _static/explorer/models/<name>.json
@@ -21,7 +21,7 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.util.docutils import SphinxDirective
 
-from breathing_lib.explorer import EXPLORER_MODELS, explorer_documents, explorer_html, reference_points
+from breathing_lib.viz.explorer import EXPLORER_MODELS, explorer_documents, explorer_html, reference_points
 
 # the settings the site tests reproduce with the page's controls: each model on its training problem
 # past the window, and the default recipe on another problem with other N and dt

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { LearnedFlow, MODEL_KINDS, ellipse, loadModel, makeWork, maxPointError, rk4Step, shoelaceArea } from "../../breathing_lib/explorer/core.js";
+import { LearnedFlow, MODEL_KINDS, ellipse, loadModel, makeWork, maxPointError, rk4Step, shoelaceArea } from "../../breathing_lib/viz/explorer/core.js";
 
 const EPS = Number.EPSILON;
 

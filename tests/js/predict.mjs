@@ -1,6 +1,6 @@
 // Reads {document, beta0, period, numPoints, dt, steps} as JSON on stdin; prints the explorer core's
 // predicted points after `steps` RK4 steps as JSON: tests/test_explorer.py holds them to torch's.
-import { LearnedFlow, loadModel } from "../../breathing_lib/explorer/core.js";
+import { LearnedFlow, loadModel } from "../../breathing_lib/viz/explorer/core.js";
 
 let input = "";
 for await (const chunk of process.stdin) input += chunk;

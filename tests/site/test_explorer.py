@@ -10,9 +10,9 @@ import json
 import math
 
 import pytest
-
-from breathing_lib.explorer import BROWSER_TOLERANCE, EXPLORER_MODELS
 from site_helpers import SITE, offline_page
+
+from breathing_lib.viz.explorer import BROWSER_TOLERANCE, EXPLORER_MODELS
 
 CHAPTER = "notebooks/12_explorer.html"
 REFERENCE_FILE = SITE / "_static/explorer/reference.json"

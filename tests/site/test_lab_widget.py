@@ -15,11 +15,11 @@ import urllib.request
 import nbformat
 import pytest
 import torch
+from site_helpers import offline_page
 
 from breathing_lib import TrainConfig
 from breathing_lib.model_json import model_document
 from breathing_lib.train import FitResult, new_model, training_data
-from site_helpers import offline_page
 
 TOKEN = "breathing-test"
 EXPLORER = "document.querySelector('.breathing-explorer').breathingExplorer"
@@ -44,7 +44,7 @@ def lab(tmp_path_factory):
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                                            "language": "python"}})
     nb.cells = [nbformat.v4.new_code_cell(
-        "import json\nfrom breathing_lib.explorer.widget import LiveExplorer\n"
+        "import json\nfrom breathing_lib.viz.explorer.widget import LiveExplorer\n"
         "LiveExplorer(json.load(open('documents.json')), numPoints=48)")]
     nbformat.write(nb, folder / "explorer.ipynb")
     port = _free_port()

@@ -14,9 +14,9 @@ import re
 
 import pytest
 from myst_nb.core.variables import format_plain_text
+from site_helpers import ROOT, SITE
 
 from breathing_lib.checks import MARGIN
-from site_helpers import ROOT, SITE
 
 SOURCE = ROOT / "book" / "results.md"
 PAGE = SITE / "book" / "results.html"
@@ -77,7 +77,7 @@ def test_the_results_page_shows_every_chapters_checks():
 
 
 def test_the_results_page_shows_every_book_models_heldout_errors():
-    from breathing_lib.heldout import BOOK_MODELS
+    from breathing_lib.studies.heldout import BOOK_MODELS
 
     assert len(HELDOUT_TABLE.findall(SOURCE.read_text())) == 1
     if not PAGE.is_file():

@@ -10,7 +10,7 @@ from breathing_lib.metrics import shoelace_area
 from breathing_lib.models import AnalyticField
 from breathing_lib.problem import time_grid
 from breathing_lib.solve import integrate
-from breathing_lib.solver_study import (
+from breathing_lib.studies.solvers import (
     ORDERS,
     area_polynomial,
     convergence_order,

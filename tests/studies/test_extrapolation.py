@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from breathing_lib import BreathingEllipse, ConfigError, build_model, generate_truth, feature_stats
+from breathing_lib import BreathingEllipse, ConfigError, build_model, feature_stats, generate_truth
 from breathing_lib.checks import rounding
-from breathing_lib.extrapolation import (
+from breathing_lib.metrics import self_intersections
+from breathing_lib.models import AnalyticField
+from breathing_lib.studies.extrapolation import (
     START_NAMES,
     aspect_and_angle,
     breathing_agreement,
@@ -26,8 +28,6 @@ from breathing_lib.extrapolation import (
     time_variation,
     window_errors,
 )
-from breathing_lib.metrics import self_intersections
-from breathing_lib.models import AnalyticField
 
 
 def _polygon_factor(n):

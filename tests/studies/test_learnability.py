@@ -1,6 +1,6 @@
 import torch
 
-from breathing_lib.learnability import model_views, neighbour_slopes
+from breathing_lib.studies.learnability import model_views, neighbour_slopes
 from breathing_lib.train import TrainConfig, training_data
 
 

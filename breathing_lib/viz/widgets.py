@@ -1,4 +1,4 @@
-"""The static fallback of the live explorer (breathing_lib/explorer): the same picture as still
+"""The static fallback of the live explorer (breathing_lib/viz/explorer): the same picture as still
 frames, for print and PDF, where no browser runs the models.
 
 What it shows. The true curve of a chosen problem (beta0, period) with N points. The learned
@@ -23,12 +23,12 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 import torch
 
-from .device import one_thread_on_cpu, resolve_device
-from .inference import flow
-from .plotting import FIELD_COLOR, PRED_COLOR, TRUTH_COLOR, closed_curve
-from .problem import BreathingEllipse
-from .train import FitResult, TrainConfig
-from .validation import ConfigError, require_choice, require_int_at_least, require_positive
+from ..device import one_thread_on_cpu, resolve_device
+from ..inference import flow
+from ..problem import BreathingEllipse
+from ..train import FitResult, TrainConfig
+from ..validation import ConfigError, require_choice, require_int_at_least, require_positive
+from ..viz.plotting import FIELD_COLOR, PRED_COLOR, TRUTH_COLOR, closed_curve
 
 ANALYTIC_ALPHA = 0.45  # the analytic quiver: the truth's colour, faded so the learned one stays readable
 

@@ -31,13 +31,13 @@ import math
 import numpy as np
 from torch import nn
 
-from .device import one_thread_on_cpu
-from .inference import predict
-from .metrics import curve_errors
-from .models import field_device
-from .report import html_table
-from .train import SECOND_ORDER_RECIPE, TrainConfig
-from .validation import ConfigError, require_int_at_least
+from ..device import one_thread_on_cpu
+from ..inference import predict
+from ..metrics import curve_errors
+from ..models import field_device
+from ..train import SECOND_ORDER_RECIPE, TrainConfig
+from ..validation import ConfigError, require_int_at_least
+from ..viz.tables import html_table
 
 METHOD = "dopri5"  # every setting, every model: see the module's docstring
 IN_SAMPLE = "training grid"

@@ -6,7 +6,7 @@ import torch
 
 from breathing_lib import ConfigError, TrainConfig, build_model, feature_stats
 from breathing_lib.checks import rounding
-from breathing_lib.gradients import (
+from breathing_lib.studies.adjoint import (
     backward_cost,
     compare_gradients,
     field_evaluations,

@@ -15,8 +15,8 @@ with warnings.catch_warnings():
     import scienceplots  # noqa: F401  (registers the "science" styles)
 from matplotlib.animation import FuncAnimation
 
-from .metrics import to_numpy
-from .models import field_device, velocity_function
+from ..metrics import to_numpy
+from ..models import field_device, velocity_function
 
 TRUTH_COLOR = "tab:blue"
 PRED_COLOR = "tab:red"

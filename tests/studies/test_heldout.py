@@ -14,10 +14,10 @@ from torch import nn
 
 from breathing_lib import BreathingEllipse, ConfigError, TrainConfig
 from breathing_lib.checks import rounding
-from breathing_lib.heldout import BEYOND, BOOK_MODELS, IN_SAMPLE, heldout_errors, heldout_table, plot_heldout
 from breathing_lib.models import AnalyticField
-from breathing_lib.report import html_table
 from breathing_lib.solve import integrate
+from breathing_lib.studies.heldout import BEYOND, BOOK_MODELS, IN_SAMPLE, heldout_errors, heldout_table, plot_heldout
+from breathing_lib.viz.tables import html_table
 
 SETTINGS = [IN_SAMPLE, "N = 17", "N = 600", "4x times", BEYOND]
 TOLERANCE = {name: inspect.signature(integrate).parameters[name].default for name in ("rtol", "atol")}

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
-from ..heldout import BOOK_MODELS
-from ..inference import predict
-from ..model_json import model_document, model_from_document
-from ..problem import BreathingEllipse
-from ..train import trained_model
-from ..validation import require_choice, require_int_at_least, require_positive
+from ...inference import predict
+from ...model_json import model_document, model_from_document
+from ...problem import BreathingEllipse
+from ...store import trained_model
+from ...studies.heldout import BOOK_MODELS
+from ...validation import require_choice, require_int_at_least, require_positive
 
 ASSETS = Path(__file__).resolve().parent
 _IMPORT_CORE = re.compile(r'^import \{[^}]*\} from "\./core\.js";\n', re.M)

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checks import Check, bounded, fact
-from .device import one_thread_on_cpu, synchronize
-from .metrics import area_drift, curve_errors, shoelace_area
-from .models import AnalyticField, field_device
-from .problem import BreathingEllipse, time_grid
-from .solve import ADAPTIVE, FIXED_STEP, integrate
-from .validation import ConfigError, require_choice, require_int_at_least, require_positive
+from ..checks import Check, bounded, fact
+from ..device import one_thread_on_cpu, synchronize
+from ..metrics import area_drift, curve_errors, shoelace_area
+from ..models import AnalyticField, field_device
+from ..problem import BreathingEllipse, time_grid
+from ..solve import ADAPTIVE, FIXED_STEP, integrate
+from ..validation import ConfigError, require_choice, require_int_at_least, require_positive
 
 ORDER_TOLERANCE = 0.5  # half an order: a fitted slope then names the integer order it converges at
 ORDERS = {"euler": 1, "midpoint": 2, "rk4": 4}  # the textbook orders the sweeps measure

@@ -20,10 +20,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .inference import flow
-from .models import StreamFunctionField, VelocityField, field_device, velocity_function
-from .problem import BreathingEllipse
-from .validation import ConfigError, require_finite, require_int_at_least, require_positive
+from ..inference import flow
+from ..models import StreamFunctionField, VelocityField, field_device, velocity_function
+from ..problem import BreathingEllipse
+from ..validation import ConfigError, require_finite, require_int_at_least, require_positive
 
 START_NAMES = ("ellipse", "noisy", "shifted", "rotated", "scaled", "circle")
 

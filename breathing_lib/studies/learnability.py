@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .collocation import snapshot_velocities
+from ..collocation import snapshot_velocities
 
 
 def neighbour_slopes(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

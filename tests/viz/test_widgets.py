@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from breathing_lib import BreathingEllipse, ConfigError, TrainConfig, build_model
 from breathing_lib.models import AnalyticField
 from breathing_lib.train import FitResult
-from breathing_lib.widgets import FlowLab, Scene, reference_speed, small_multiples
+from breathing_lib.viz.widgets import FlowLab, Scene, reference_speed, small_multiples
 
 N = 24  # points on a curve unless a test needs another count
 
@@ -208,7 +208,7 @@ def test_bad_settings_name_the_parameter():
 
 
 def test_a_failed_solve_gives_no_curve_and_an_infinite_error(monkeypatch):
-    import breathing_lib.widgets as widgets
+    import breathing_lib.viz.widgets as widgets
 
     def underflow(*args, **kwargs):
         raise AssertionError("underflow in dt 0.0")

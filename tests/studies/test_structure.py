@@ -9,10 +9,10 @@ from torch import nn
 
 from breathing_lib import ConfigError, build_model, feature_stats, generate_truth
 from breathing_lib.checks import rounding
-from breathing_lib.metrics import area_ratios, shoelace_area
+from breathing_lib.metrics import area_ratios
 from breathing_lib.models import AnalyticField
-from breathing_lib.extrapolation import start_curves
-from breathing_lib.structure import (
+from breathing_lib.studies.extrapolation import start_curves
+from breathing_lib.studies.structure import (
     area_drift_by_points,
     divergence,
     divergence_map,

@@ -18,11 +18,12 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .device import one_thread_on_cpu, resolve_device
-from .memory import peak_memory
-from .models import TIME_SCALES
-from .train import TrainConfig, fit, load_checkpoint, new_model, save_checkpoint, strategy_loss, training_data
-from .validation import require_choice
+from ..device import one_thread_on_cpu, resolve_device
+from ..memory import peak_memory
+from ..models import TIME_SCALES
+from ..store import load_checkpoint, save_checkpoint
+from ..train import TrainConfig, fit, new_model, strategy_loss, training_data
+from ..validation import require_choice
 
 THRESHOLDS = (6e-4, 1e-5)
 

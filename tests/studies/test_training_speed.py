@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from breathing_lib import bench
+from breathing_lib.studies import training_speed
 from breathing_lib.train import TrainConfig
 
 
@@ -16,9 +16,9 @@ def entrants():
 
 
 def test_a_stored_race_is_returned_without_training_again(entrants, tmp_path, monkeypatch):
-    first = bench.race(entrants, "cpu", store=tmp_path)
-    monkeypatch.setattr(bench, "fit", lambda *a, **k: pytest.fail("the stored race was run again"))
-    again = bench.race(entrants, "cpu", store=tmp_path)
+    first = training_speed.race(entrants, "cpu", store=tmp_path)
+    monkeypatch.setattr(training_speed, "fit", lambda *a, **k: pytest.fail("the stored race was run again"))
+    again = training_speed.race(entrants, "cpu", store=tmp_path)
     assert [r["recipe"] for r in again] == ["a", "b"]
     for before, after in zip(first, again):
         assert after["history"] == before["history"] and after["train s"] == before["train s"]
@@ -26,13 +26,13 @@ def test_a_stored_race_is_returned_without_training_again(entrants, tmp_path, mo
 
 
 def test_other_entrants_or_no_store_run_afresh(entrants, tmp_path, monkeypatch):
-    bench.race(entrants, "cpu", store=tmp_path)
+    training_speed.race(entrants, "cpu", store=tmp_path)
     renamed = {"c" if k == "a" else k: v for k, v in entrants.items()}
-    assert bench.race_folder(renamed, "cpu", tmp_path) != bench.race_folder(entrants, "cpu", tmp_path)
+    assert training_speed.race_folder(renamed, "cpu", tmp_path) != training_speed.race_folder(entrants, "cpu", tmp_path)
     calls = []
-    real_fit = bench.fit
-    monkeypatch.setattr(bench, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
-    bench.race(entrants, "cpu")
+    real_fit = training_speed.fit
+    monkeypatch.setattr(training_speed, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    training_speed.race(entrants, "cpu")
     assert len(calls) == 3  # the warm-up and both entrants
 
 
@@ -50,20 +50,20 @@ def test_counted_network_calls_are_those_rk4_and_the_adjoint_imply():
     """
     grid = {"num_points": 16, "num_time_steps": 5}
     original = TrainConfig.original(**grid)
-    work = bench.loss_work(original)
+    work = training_speed.loss_work(original)
     assert (work["loss"].field_calls, work["gradient"].field_calls) == (16, 16)
-    direct = bench.loss_work(TrainConfig.original(adjoint=False, **grid))
+    direct = training_speed.loss_work(TrainConfig.original(adjoint=False, **grid))
     assert (direct["loss"].field_calls, direct["gradient"].field_calls) == (16, 0)
-    assert bench.calls_per_step(original) == (32, 32)
-    assert bench.calls_per_step(TrainConfig(strategy="shooting", window=2, **grid)) == (8, 16)
-    assert bench.calls_per_step(TrainConfig(**grid)) == (1, 16)
-    assert bench.calls_per_step(TrainConfig(finetune_steps=5, **grid)) == (1, 16)  # collocation, direct fine-tune
+    assert training_speed.calls_per_step(original) == (32, 32)
+    assert training_speed.calls_per_step(TrainConfig(strategy="shooting", window=2, **grid)) == (8, 16)
+    assert training_speed.calls_per_step(TrainConfig(**grid)) == (1, 16)
+    assert training_speed.calls_per_step(TrainConfig(finetune_steps=5, **grid)) == (1, 16)  # collocation, direct fine-tune
 
 
 def test_work_is_counted_by_operator_and_nothing_is_left_hooked():
     model = torch.nn.Identity()
     x = torch.ones(3)
-    with bench.count_work(model) as counted:
+    with training_speed.count_work(model) as counted:
         y = (x * 2).sum()  # two kernels
         if y > 0:  # a comparison (a kernel) read back by Python: a sync
             x.view(3, 1)  # a view: no kernel
@@ -71,18 +71,18 @@ def test_work_is_counted_by_operator_and_nothing_is_left_hooked():
         model(x), model(x)
     assert counted.work[:4] == (2, 6, 3, 1)  # field calls, operators, kernels, syncs
     (site, syncs), = counted.work.sync_sites
-    assert syncs == 1 and site.startswith("test_bench.py:") and "if y > 0:" in site
+    assert syncs == 1 and site.startswith("test_training_speed.py:") and "if y > 0:" in site
     assert not model._forward_pre_hooks
-    with bench.count_work(model, ops=False) as calls_only:
+    with training_speed.count_work(model, ops=False) as calls_only:
         model(x * 2)
-    assert calls_only.work == bench.Work(field_calls=1, ops=0, kernels=0, syncs=0)
+    assert calls_only.work == training_speed.Work(field_calls=1, ops=0, kernels=0, syncs=0)
 
 
 def test_collocation_never_waits_for_the_device_and_the_adjoint_rollout_does():
     grid = {"num_points": 16, "num_time_steps": 5}
-    collocation = bench.loss_work(TrainConfig(**grid))
+    collocation = training_speed.loss_work(TrainConfig(**grid))
     assert sum(w.syncs for w in collocation.values()) == 0
-    original = bench.loss_work(TrainConfig.original(**grid))
+    original = training_speed.loss_work(TrainConfig.original(**grid))
     assert original["loss"].syncs > 0 and original["gradient"].syncs > 0
     assert all(w.kernels <= w.ops for w in original.values())
 
@@ -94,27 +94,27 @@ def test_a_record_reads_back_its_table_and_says_what_it_does_not_know(tmp_path):
              "final MSE": 8.49e-6, "train s": 4.8, "peak MB": 3.55}]
     path = tmp_path / "record.txt"
     path.write_text("# date: 2026-11-27\n# torch: 2.11.0+cu130\n# some comment, not a key\ndevice: cuda\n"
-                    + bench.table(rows) + "\n")
-    record = bench.read_record(path)
+                    + training_speed.table(rows) + "\n")
+    record = training_speed.read_record(path)
     assert record["meta"] == {"date": "2026-11-27", "commit": "unknown", "torch": "2.11.0+cu130", "device": "unknown"}
     original, default = record["rows"].values()
     assert original["ms/epoch"] == 269.4 and original["s to 1e-05"] is None and original["x faster"] == 1.0
     assert default["final MSE"] == 8.49e-6 and list(record["rows"])[1] == "collocation + L-BFGS (default)"
-    path.write_text(bench.record_header("cpu") + "\n" + bench.table(rows) + "\n")
-    header = bench.read_record(path)["meta"]
+    path.write_text(training_speed.record_header("cpu") + "\n" + training_speed.table(rows) + "\n")
+    header = training_speed.read_record(path)["meta"]
     assert header["torch"] == torch.__version__ and header["device"] == "CPU (cpu)" and header["commit"] == "unknown"
 
 
 def test_the_stored_gpu_record_names_its_date_torch_and_device():
-    meta = bench.read_record(Path(__file__).parent.parent / "benchmarks/results/bench_cuda_h200.txt")["meta"]
+    meta = training_speed.read_record(Path(__file__).resolve().parents[2] / "benchmarks/results/bench_cuda_h200.txt")["meta"]
     assert all(meta[key] != "unknown" for key in ("date", "torch", "device"))
 
 
 def test_work_counts_adam_epochs_then_lbfgs_then_finetune_iterations():
     config = TrainConfig(num_time_steps=5, epochs=3, lbfgs_steps=2, finetune_steps=2)  # collocation: 1 call
     history = {"epoch": [0, 2, 4, 5, 7], "mse": [1.0, 0.5, 0.1, 0.05, 0.01]}
-    evaluations, calls = bench.work_done(config, history)
+    evaluations, calls = training_speed.work_done(config, history)
     assert evaluations == [1, 3, 4, 5, 7]  # Adam's check at epoch e follows e + 1 evaluations
     assert calls == [1, 3, 4, 5, 5 + 2 * 16]  # the fine-tune's rollout: 4 steps of 4 stages
-    assert bench.work_to(config, history, 0.1) == (4, 4)
-    assert bench.work_to(config, history, 1e-3) == (None, None)
+    assert training_speed.work_to(config, history, 0.1) == (4, 4)
+    assert training_speed.work_to(config, history, 1e-3) == (None, None)

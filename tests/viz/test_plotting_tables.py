@@ -8,8 +8,8 @@ import torch
 
 from breathing_lib.inference import evaluate, predict
 from breathing_lib.models import AnalyticField
-from breathing_lib.plotting import animate, closed_curve, plot_history, use_style
-from breathing_lib.report import markdown_table
+from breathing_lib.viz.plotting import animate, closed_curve, plot_history, use_style
+from breathing_lib.viz.tables import markdown_table
 
 
 def test_animation_is_an_embedded_video_with_every_frame(problem):

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from breathing_lib import TrainConfig
-from breathing_lib.explorer import BROWSER_TOLERANCE, EXPLORER_MODELS, bundle, explorer_html, reference_points
-from breathing_lib.explorer.widget import LiveExplorer
 from breathing_lib.model_json import model_document, model_from_document, read_model_json, write_model_json
 from breathing_lib.models import MODELS
 from breathing_lib.train import SECOND_ORDER_RECIPE, FitResult, new_model, training_data
 from breathing_lib.validation import ConfigError
+from breathing_lib.viz.explorer import BROWSER_TOLERANCE, EXPLORER_MODELS, bundle, explorer_html, reference_points
+from breathing_lib.viz.explorer.widget import LiveExplorer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _untrained(kind: str) -> FitResult:

@@ -17,11 +17,11 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .device import one_thread_on_cpu, synchronize
-from .memory import peak_memory
-from .models import trainable_parameters
-from .solve import FIXED_STEP, CountedField, integrate
-from .validation import ConfigError, require_finite_tensor, require_int_at_least
+from ..device import one_thread_on_cpu, synchronize
+from ..memory import peak_memory
+from ..models import trainable_parameters
+from ..solve import FIXED_STEP, CountedField, integrate
+from ..validation import ConfigError, require_finite_tensor, require_int_at_least
 
 # field evaluations per step of torchdiffeq's fixed-step methods: turns a counted NFE into steps
 EVALS_PER_STEP = {"euler": 1, "midpoint": 2, "rk4": 4}

@@ -15,11 +15,11 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .inference import flow
-from .metrics import area_drift, curve_errors, swept_region_grid, swept_region_points
-from .models import field_device, velocity_function
-from .problem import BreathingEllipse
-from .validation import ConfigError, require_int_at_least
+from ..inference import flow
+from ..metrics import area_drift, curve_errors, swept_region_grid, swept_region_points
+from ..models import field_device, velocity_function
+from ..problem import BreathingEllipse
+from ..validation import ConfigError, require_int_at_least
 
 
 def divergence(field, t, points: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Display: figures and animations, tables, the FlowLab widget and the live explorer."""
