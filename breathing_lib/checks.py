@@ -10,13 +10,16 @@ versions. So every bound is one of three kinds, and says which:
   book's results page lists every margin, and the site tests fail on a thinner one.
 - logical: a yes/no fact (a count, an ordering, a verdict); it has no margin.
 
-Each chapter keeps one `Checks` ledger, and `publish` glues its table for the results page.
+Each chapter keeps one `Checks` ledger. Its study (a `findings` function of `breathing_lib.studies`)
+returns every number the chapter states, a claim as a `Check`; `show` glues them all and records the
+claims, and `publish` glues the ledger's table for the results page.
 """
 
 import ast
 import html
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import torch
@@ -100,6 +103,17 @@ class Checks:
             raise CheckFailed(f"{self.chapter}: {check.claim}: measured {check.value:.4g}, "
                               f"claimed {sign} {check.bound:.4g} ({check.kind})")
         return check
+
+    def show(self, numbers: Mapping[str, object]) -> None:
+        """Glue every number under its name for the chapter's prose; a `Check` is glued by its value
+        and recorded, so a number that carries a claim is stated and checked by the same call.
+        Raises CheckFailed at the first claim that does not hold."""
+        from myst_nb import glue
+
+        for name, number in numbers.items():
+            if isinstance(number, Check):
+                number = self.record(number).value
+            glue(name, number, display=False)
 
     def untrained(self, config, why: str) -> None:
         """State that the chapter shows the model of `config` with its initial weights, and why."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .device import DEVICES
-from .models import MODELS, TIME_SCALES
+from .models import FORMER_NAMES, MODELS, TIME_SCALES
 from .solve import METHODS
 from .store import load_checkpoint, save_checkpoint
 from .train import LOSSES, STRATEGIES, TrainConfig, fit
@@ -45,10 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     for flag, kind, text in options:
         default = getattr(fast, flag[2:].replace("-", "_"))
         train.add_argument(flag, type=kind, default=None, help=f"{text} (default {default})")
-    train.add_argument("--model", choices=tuple(MODELS), default=None,
-                       help=f"the field: seed f(x,y,t), autonomous f(x,y), phase (x,y,phi), second-order "
+    train.add_argument("--model", choices=(*MODELS, *FORMER_NAMES), default=None, metavar="{" + ",".join(MODELS) + "}",
+                       help=f"the field: time-input f(x,y,t), autonomous f(x,y), phase (x,y,phi), second-order "
                             f"(x,y,vx,vy), second-order-time (x,y,vx,vy,t) or stream (divergence-free) "
-                            f"(default {fast.model})")
+                            f"(default {fast.model}; 'seed' is its former name for time-input)")
     train.add_argument("--time-scale", choices=TIME_SCALES, default=None,
                        help=f"normalise time by the window's length or, as the original did, by the std of the "
                             f"sample times (default {fast.time_scale}; the original: std)")
@@ -91,6 +91,8 @@ def train_config(argv: list[str]) -> TrainConfig:
 def _train_config(args) -> TrainConfig:
     """The fast recipe, or with --original the original one, overridden by every option given."""
     base = TrainConfig.original() if args.original else TrainConfig()
+    if args.model in FORMER_NAMES:
+        print(f"--model {args.model} is deprecated: it is now called {FORMER_NAMES[args.model]}", file=sys.stderr)
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     return replace(base, **given)
 

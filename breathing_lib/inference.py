@@ -9,7 +9,7 @@ import torch
 
 from .metrics import area_drift, curve_errors, field_rel_error, order_swaps, self_intersections
 from .models import field_device
-from .problem import BreathingEllipse, time_grid
+from .problem import NUM_POINTS, NUM_TIME_STEPS, T_FINAL, BreathingEllipse, time_grid
 from .solve import integrate
 from .validation import require_int_at_least
 
@@ -22,7 +22,7 @@ class Prediction(NamedTuple):
 
 
 @torch.no_grad()
-def predict(model, problem: BreathingEllipse, *, num_points=128, num_time_steps=32, t_final=1.5, method="dopri5",
+def predict(model, problem: BreathingEllipse, *, num_points=NUM_POINTS, num_time_steps=NUM_TIME_STEPS, t_final=T_FINAL, method="dopri5",
             dtype=None) -> Prediction:
     """Learned flow of the seed's initial curve (theta = linspace(0, 2 pi, N)) on a K-point time grid,
     to any t_final (beyond the training window too). dtype (e.g. torch.float64) computes in that
@@ -53,7 +53,7 @@ def flow(model, problem: BreathingEllipse, x0: torch.Tensor, t: torch.Tensor, *,
     return positions, solution.nfe
 
 
-def evaluate(model, problem: BreathingEllipse, *, num_points=128, num_time_steps=32, t_final=1.5, method="dopri5") -> dict:
+def evaluate(model, problem: BreathingEllipse, *, num_points=NUM_POINTS, num_time_steps=NUM_TIME_STEPS, t_final=T_FINAL, method="dopri5") -> dict:
     """The command line's evaluate report: errors, area drift, topology and field error."""
     p = predict(model, problem, num_points=num_points, num_time_steps=num_time_steps, t_final=t_final, method=method)
     report = curve_errors(p.pred, p.truth)

@@ -1,6 +1,6 @@
 """A trained model as a small, versioned JSON document: what the browser explorer runs.
 
-The document names the field's kind (a `models.MODELS` key), holds its whole state dict
+The document names the field's kind (a `models.MODELS` key; a former name reads as the current one), holds its whole state dict
 (network weights, normalisation buffers, the phase model's omega) as flat lists with their
 shapes, and the `TrainConfig` it was trained with (problem and recipe). Every value is a
 float32 written as the shortest decimal that rounds back to the same float32: the document stays
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .models import build_model
+from .models import FORMER_NAMES, build_model
 from .train import FitResult, TrainConfig
 from .validation import ConfigError
 
@@ -51,7 +51,7 @@ def model_from_document(document: dict) -> tuple[torch.nn.Module, TrainConfig]:
     if document.get("version") != VERSION:
         raise ConfigError(f"document: version {document.get('version')!r} unsupported (this library reads {VERSION})")
     config = TrainConfig.from_dict(document["config"])
-    if document.get("kind") != config.model:
+    if FORMER_NAMES.get(document.get("kind"), document.get("kind")) != config.model:
         raise ConfigError(f"document: kind {document.get('kind')!r} differs from its config's model {config.model!r}")
     model = build_model(config.model, **config.model_options())
     try:

@@ -17,7 +17,6 @@ from torch import nn
 
 from .validation import require_choice, require_positive
 
-
 TIME_SCALES = ("window", "std")
 
 
@@ -262,6 +261,15 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
+def field_dtype(field: nn.Module, default: torch.dtype = torch.float64) -> torch.dtype:
+    """The precision a field computes in (its first floating parameter or buffer); `default` for a
+    field without any, such as the analytic one."""
+    for tensor in (*field.parameters(), *field.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return default
+
+
 def field_device(field: nn.Module) -> torch.device:
     """Where a field's tensors live (its first parameter or buffer); CPU if it has none."""
     for tensor in (*field.parameters(), *field.buffers()):
@@ -281,7 +289,7 @@ class AnalyticField(Field):
 
 
 MODELS = {
-    "seed": VelocityField,
+    "time-input": VelocityField,
     "autonomous": AutonomousField,
     "phase": PhaseField,
     "second-order": SecondOrderField,
@@ -290,7 +298,17 @@ MODELS = {
 }
 
 
+# Names a model went by before: old checkpoints, configs and command lines still say them.
+FORMER_NAMES = {"seed": "time-input"}  # the original study's f(x, y, t), renamed apart from the random seed
+
+
+def model_name(name: str) -> str:
+    """The current name of a model given by its current or former name; anything else is an error."""
+    name = FORMER_NAMES.get(name, name)
+    require_choice("model", name, tuple(MODELS))
+    return name
+
+
 def build_model(name: str, stats: dict | None = None, **options) -> Field:
     """A fresh field by name; options go to its constructor (the phase model's omega, learn_omega)."""
-    require_choice("model", name, tuple(MODELS))
-    return MODELS[name](stats, **options)
+    return MODELS[model_name(name)](stats, **options)

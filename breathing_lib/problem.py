@@ -20,6 +20,10 @@ import torch
 from .validation import require_finite, require_int_at_least, require_positive
 
 
+# The original study's grid: 128 points on the curve, 32 sample times over t in [0, 1.5].
+NUM_POINTS, NUM_TIME_STEPS, T_FINAL = 128, 32, 1.5
+
+
 @dataclass(frozen=True)
 class BreathingEllipse:
     """Aspect-ratio law beta(t) = ((b0 + 1/b0) + (b0 - 1/b0) cos(omega t)) / 2."""

@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 
 from .collocation import snapshot_velocities
 from .device import one_thread_on_cpu, resolve_device
-from .models import MODELS, TIME_SCALES, build_model, feature_stats, trainable_parameters
-from .problem import BreathingEllipse, time_grid
+from .models import MODELS, TIME_SCALES, build_model, feature_stats, model_name, trainable_parameters
+from .problem import NUM_POINTS, NUM_TIME_STEPS, T_FINAL, BreathingEllipse, time_grid
 from .solve import METHODS, integrate, rk4_steps
 from .validation import ConfigError, require_choice, require_int_at_least, require_positive
 
@@ -39,10 +39,10 @@ class TrainConfig:
 
     beta0: float = 2.0
     period: float = 1.0
-    t_final: float = 1.5
-    num_points: int = 128
-    num_time_steps: int = 32
-    model: str = "seed"
+    t_final: float = T_FINAL
+    num_points: int = NUM_POINTS
+    num_time_steps: int = NUM_TIME_STEPS
+    model: str = "time-input"
     strategy: str = "collocation"
     epochs: int = 200  # Adam epochs on the strategy's loss
     lr: float = 2e-2
@@ -63,7 +63,7 @@ class TrainConfig:
         require_positive("t_final", self.t_final)
         require_int_at_least("num_points", self.num_points, 3)
         require_int_at_least("num_time_steps", self.num_time_steps, 2)
-        require_choice("model", self.model, tuple(MODELS))
+        object.__setattr__(self, "model", model_name(self.model))  # a former name reads as the current one
         require_choice("strategy", self.strategy, STRATEGIES)
         require_int_at_least("epochs", self.epochs, 0)
         require_positive("lr", self.lr)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from breathing_lib.checks import MARGIN, CheckFailed, Checks, rounding
+from breathing_lib.checks import MARGIN, CheckFailed, Checks, bounded, fact, rounding
 
 
 def test_rounding_is_ulps_times_eps_times_scale():
@@ -71,3 +71,17 @@ def test_a_chapter_fails_when_a_model_it_used_kept_its_initial_weights():
     stated.untrained(untrained, "the picture of a random field")
     check = stated.models_trained(served)
     assert check.holds and "earliest kept epoch 700" in check.claim and "random field" in check.claim
+
+
+def test_show_glues_every_number_and_checks_the_claims_among_them(monkeypatch):
+    import myst_nb
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: glued.update({name: (value, display)}))
+    ledger = Checks("test")
+    ledger.show({"plain": 2.5, "ratio": bounded("ratio below 1", 0.25, 1.0), "folds": fact("it folds", True)})
+    assert glued == {"plain": (2.5, False), "ratio": (0.25, False), "folds": (1.0, False)}
+    assert [c.claim for c in ledger.records] == ["ratio below 1", "it folds"]
+    with pytest.raises(CheckFailed, match="too big: measured 2"):
+        ledger.show({"late": 1.0, "bad": bounded("too big", 2.0, 1.0), "never": 3.0})
+    assert "never" not in glued and glued["late"] == (1.0, False)

@@ -115,3 +115,13 @@ def test_every_model_trains_and_predicts_beyond_the_window(model_args, tmp_path,
     assert np.isfinite(report["curve_mse"])
     # the second-order model's velocity is state, not a field of position: no field error to report
     assert (report["field_rel_error"] is None) == (model_args[1] == "second-order")
+
+
+def test_the_former_model_name_still_trains_the_time_input_field_and_says_it_is_deprecated(capsys):
+    from breathing_lib import TrainConfig
+    from breathing_lib.cli import train_config
+
+    assert train_config(["train", "--out", "x", "--model", "seed"]) == TrainConfig(model="time-input")
+    assert "--model seed is deprecated: it is now called time-input" in capsys.readouterr().err
+    assert train_config(["train", "--out", "x", "--model", "time-input"]).model == "time-input"
+    assert capsys.readouterr().err == ""

@@ -97,7 +97,7 @@ def test_adjoint_needs_less_memory_than_direct_backprop():
     t, truth = training_data(config)
     from breathing_lib.models import build_model, feature_stats
 
-    model = build_model("seed", feature_stats(t, truth))
+    model = build_model("time-input", feature_stats(t, truth))
     used = {}
     for adjoint in (False, True):
         with peak_memory("cpu") as m:

@@ -161,7 +161,7 @@ def test_stream_field_is_divergence_free_and_the_skew_gradient_of_psi():
     scale = v.abs().max().item()
     # float64: the two mixed second derivatives cancel to rounding of their size; a generic field does not
     assert divergence.abs().max() < rounding(terms)
-    seed_divergence, seed_v, _ = _divergence(build_model("seed", stats).double(), times, points)
+    seed_divergence, seed_v, _ = _divergence(build_model("time-input", stats).double(), times, points)
     assert seed_divergence.abs().max() > 1e-3 * seed_v.abs().max()
     h = 1e-5  # central differences of psi: error O(h^2) ~ 1e-10 relative
     ex, ey = torch.tensor([h, 0.0], dtype=torch.float64), torch.tensor([0.0, h], dtype=torch.float64)
@@ -189,9 +189,9 @@ def test_models_round_trip_through_checkpoints(tmp_path, problem):
 
 
 @pytest.mark.parametrize("changes, name", [
-    (dict(model="seed", omega=3.0), "omega"),
+    (dict(model="time-input", omega=3.0), "omega"),
     (dict(model="phase", omega=-1.0), "omega"),
-    (dict(model="seed", learn_omega=True), "learn_omega"),
+    (dict(model="time-input", learn_omega=True), "learn_omega"),
     (dict(model="second-order", strategy="rollout", num_time_steps=4), "num_time_steps"),
     (dict(model="second-order-time", strategy="rollout", num_time_steps=4), "num_time_steps"),
     (dict(loss="fourier"), "fourier"),

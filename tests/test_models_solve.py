@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from breathing_lib import ConfigError, VelocityField, build_model, feature_stats, generate_truth
-from breathing_lib.models import AnalyticField
+from breathing_lib import BreathingEllipse, ConfigError, VelocityField, build_model, feature_stats, generate_truth
+from breathing_lib.models import AnalyticField, field_dtype
 from breathing_lib.solve import integrate
 
 
@@ -62,7 +62,7 @@ def test_rk4_on_the_grid_counts_four_evaluations_per_step(problem):
     assert sol.nfe == 4 * 31  # torchdiffeq's rk4 uses the 3/8 rule: 4 evaluations a step
 
 
-@pytest.mark.parametrize("name", ["seed", "stream"])
+@pytest.mark.parametrize("name", ["time-input", "stream"])
 def test_adjoint_and_direct_gradients_agree(name):
     """The stream field computes its velocity from psi's gradient in closed form: the adjoint's
     vector-Jacobian products must go through that as well as through a plain MLP."""
@@ -87,3 +87,10 @@ def test_integrate_rejects_bad_options(problem):
         integrate(AnalyticField(problem), x0, t, method="leapfrog")
     with pytest.raises(ConfigError, match="step_size"):
         integrate(AnalyticField(problem), x0, t, method="rk4", step_size=-0.1)
+
+
+def test_field_dtype_is_the_precision_the_field_computes_in():
+    model = build_model("time-input")
+    assert field_dtype(model) == torch.float32 and field_dtype(model.double()) == torch.float64
+    exact = AnalyticField(BreathingEllipse())
+    assert field_dtype(exact) == torch.float64 and field_dtype(exact, default=torch.float32) == torch.float32

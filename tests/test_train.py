@@ -101,3 +101,16 @@ def test_trained_model_registers_what_it_served(tmp_path, tiny_config):
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ConfigError, match=field):
         TrainConfig(**{field: value})
+
+
+def test_a_checkpoint_and_a_config_that_use_the_former_model_name_still_load(tiny_config, tmp_path):
+    assert TrainConfig(model="seed") == TrainConfig(model="time-input")
+    assert TrainConfig(model="seed").label() == TrainConfig().label()  # the same model in the store
+    path = save_checkpoint(tmp_path / "model.pt", fit(tiny_config, device="cpu", progress=False))
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["model"] = "seed"  # as checkpoints were written before the rename
+    torch.save(payload, path)
+    loaded = load_checkpoint(path, device="cpu")
+    assert loaded.config.model == "time-input" and loaded.config == tiny_config
+    with pytest.raises(ConfigError, match="model"):
+        TrainConfig(model="MLP")

@@ -22,13 +22,13 @@ import torch
 
 from ..inference import flow
 from ..models import StreamFunctionField, VelocityField, field_device, velocity_function
-from ..problem import BreathingEllipse
+from ..problem import NUM_POINTS, BreathingEllipse
 from ..validation import ConfigError, require_finite, require_int_at_least, require_positive
 
 START_NAMES = ("ellipse", "noisy", "shifted", "rotated", "scaled", "circle")
 
 
-def start_curves(problem: BreathingEllipse, num_points: int = 128, *, t0: float = 0.0, noise: float = 0.03,
+def start_curves(problem: BreathingEllipse, num_points: int = NUM_POINTS, *, t0: float = 0.0, noise: float = 0.03,
                  shift: tuple[float, float] = (0.3, 0.2), angle: float = math.pi / 6, scale: float = 1.25,
                  seed: int = 0) -> dict[str, torch.Tensor]:
     """Named start curves (N, 2), float32, counter-clockwise, N distinct points each.
@@ -190,7 +190,7 @@ def field_series(model, point, t: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def saturated_fraction(model, point, t: torch.Tensor, threshold: float = 2.0) -> np.ndarray:
-    """For a time-input model (seed, stream): the fraction of first-layer tanh units at one point with
+    """For a time-input model (time-input, stream): the fraction of first-layer tanh units at one point with
     |pre-activation| > threshold (tanh' < 0.07 at 2), at each time of t. Saturated units no longer
     pass on a change of t, so the field stops changing in time."""
     if not isinstance(model, (VelocityField, StreamFunctionField)):
@@ -253,7 +253,7 @@ def start_table(models: dict, problem: BreathingEllipse, starts: dict, t: torch.
 
 
 def extrapolation_study(time_model, phase_model, problem: BreathingEllipse, window: float, *, periods: float = 4.0,
-                        steps_per_period: int = 16, window_steps: int = 37, num_points: int = 128, probe=None,
+                        steps_per_period: int = 16, window_steps: int = 37, num_points: int = NUM_POINTS, probe=None,
                         long_starts=None, method: str = "dopri5", **start_options) -> dict:
     """Everything chapter 9 measures for a pair of models trained on [0, window]:
 
@@ -271,10 +271,10 @@ def extrapolation_study(time_model, phase_model, problem: BreathingEllipse, wind
     require_int_at_least("steps_per_period", steps_per_period, 4)
     t_long = torch.linspace(0, periods * T, int(round(periods * steps_per_period)) + 1)
     starts = start_curves(problem, num_points, **start_options)
-    models = {"seed": time_model, "phase": phase_model}
+    models = {"time-input": time_model, "phase": phase_model}
     names = START_NAMES if long_starts is None else ("ellipse", *[n for n in long_starts if n != "ellipse"])
     phase_long = compare_flows(phase_model, problem, {n: starts[n] for n in names}, t_long, method=method)
-    long = {"seed": compare_flow(time_model, problem, starts["ellipse"], t_long, method=method),
+    long = {"time-input": compare_flow(time_model, problem, starts["ellipse"], t_long, method=method),
             "phase": phase_long["ellipse"]}
     probe = (problem.xi, 0.0) if probe is None else probe
     late = torch.linspace(window + T, periods * T, 4 * steps_per_period)

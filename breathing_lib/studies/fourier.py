@@ -19,7 +19,7 @@ from ..descriptors import (
 )
 from ..inference import predict
 from ..metrics import shoelace_area
-from ..problem import BreathingEllipse
+from ..problem import NUM_TIME_STEPS, T_FINAL, BreathingEllipse
 from ..validation import ConfigError, require_int_at_least
 
 
@@ -63,7 +63,7 @@ def spectral_tail(curves) -> float:
 
 @torch.no_grad()
 def resolution_study(model, problem: BreathingEllipse, modes: int, point_counts, *, fine_points: int = 2048,
-                     num_time_steps: int = 32, t_final: float = 1.5, method: str = "dopri5") -> list[dict]:
+                     num_time_steps: int = NUM_TIME_STEPS, t_final: float = T_FINAL, method: str = "dopri5") -> list[dict]:
     """Flow the initial curve sampled at each N and measure it through its descriptors.
 
     Per N: the descriptor loss against the truth at the same N and against the truth at

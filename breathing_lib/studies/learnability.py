@@ -32,7 +32,7 @@ def neighbour_slopes(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
 def model_views(t: torch.Tensor, curves: torch.Tensor, period: float) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """(inputs, target) of each model along the observed motion, from the snapshots alone.
 
-    seed: (x, y, t) -> v; autonomous: (x, y) -> v; phase: (x, y, sin phi, cos phi) -> v;
+    time-input: (x, y, t) -> v; autonomous: (x, y) -> v; phase: (x, y, sin phi, cos phi) -> v;
     second-order: (x, y, vx, vy) -> acceleration; second-order-time: (x, y, vx, vy, t) ->
     acceleration. Velocities and accelerations are
     finite differences of the snapshots, as collocation training uses them.
@@ -42,7 +42,7 @@ def model_views(t: torch.Tensor, curves: torch.Tensor, period: float) -> dict[st
     times = t[:, None, None].expand(*curves.shape[:2], 1)
     phase = 2 * torch.pi * times / period
     return {
-        "seed": (torch.cat([curves, times], dim=-1), velocity),
+        "time-input": (torch.cat([curves, times], dim=-1), velocity),
         "autonomous": (curves, velocity),
         "phase": (torch.cat([curves, torch.sin(phase), torch.cos(phase)], dim=-1), velocity),
         "second-order": (torch.cat([curves, velocity], dim=-1), acceleration),

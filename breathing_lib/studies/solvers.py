@@ -20,8 +20,8 @@ from torch import nn
 from ..checks import Check, bounded, fact
 from ..device import one_thread_on_cpu, synchronize
 from ..metrics import area_drift, curve_errors, shoelace_area
-from ..models import AnalyticField, field_device
-from ..problem import BreathingEllipse, time_grid
+from ..models import AnalyticField, field_device, field_dtype
+from ..problem import NUM_POINTS, NUM_TIME_STEPS, T_FINAL, BreathingEllipse, time_grid
 from ..solve import ADAPTIVE, FIXED_STEP, integrate
 from ..validation import ConfigError, require_choice, require_int_at_least, require_positive
 
@@ -200,15 +200,14 @@ def area_polynomial(curve: torch.Tensor, velocity: torch.Tensor) -> tuple[torch.
 
 @torch.no_grad()
 def one_step_fold_steps(field: nn.Module, problem: BreathingEllipse, t: torch.Tensor,
-                        num_points: int = 128) -> torch.Tensor:
+                        num_points: int = NUM_POINTS) -> torch.Tensor:
     """For each time t_k, the smallest step h > 0 at which one Euler step of `field` from the
     exact curve X(t_k) leaves a curve of zero area (inf if none does): where the fold begins.
 
     On the exact field this is 1/|alpha(t_k)|; on a learned one it tests the learned growth rate
     where training constrained it, before Euler's drift takes the curve off the data."""
     device = field_device(field)
-    # the field's own precision (a network's float32), float64 for a field without parameters
-    dtype = next((p.dtype for p in (*field.parameters(), *field.buffers()) if p.is_floating_point()), torch.float64)
+    dtype = field_dtype(field)  # a network's float32, float64 for the analytic field
     curves = problem.sample(t.double().cpu(), num_points)
     velocity = field(t.to(device)[:, None], curves.to(device, dtype))
     a0, a1, a2 = area_polynomial(curves, velocity.double().cpu())
@@ -251,7 +250,7 @@ def secant_area_growth(problem: BreathingEllipse, step: float, t_final: float) -
 
 @torch.no_grad()
 def inference_errors(model: nn.Module, problem: BreathingEllipse, methods=("euler", "midpoint", "rk4", "dopri5"), *,
-                     num_points: int = 128, num_time_steps: int = 32, t_final: float = 1.5) -> dict[str, dict]:
+                     num_points: int = NUM_POINTS, num_time_steps: int = NUM_TIME_STEPS, t_final: float = T_FINAL) -> dict[str, dict]:
     """Each method flows X(0) with the model on the training grid (fixed-step methods step on the
     grid, dopri5 at the library's default tolerances) and is scored against the exact curves:
     curve_mse, max_point_error, area drift (largest |A/A0 - 1|), area change (at the end), nfe, seconds."""
@@ -267,8 +266,8 @@ def inference_errors(model: nn.Module, problem: BreathingEllipse, methods=("eule
 
 
 @torch.no_grad()
-def target_distances(model: nn.Module, problem: BreathingEllipse, *, num_points: int = 128, num_time_steps: int = 32,
-                     t_final: float = 1.5) -> dict[str, float]:
+def target_distances(model: nn.Module, problem: BreathingEllipse, *, num_points: int = NUM_POINTS, num_time_steps: int = NUM_TIME_STEPS,
+                     t_final: float = T_FINAL) -> dict[str, float]:
     """L2 distance of a field to the velocity and to the secant field of the grid step, relative
     to the velocity's norm, at the observed points (t_k, X(t_k)), k < K-1, where training constrained it."""
     t = time_grid(t_final, num_time_steps, device=field_device(model))
@@ -289,8 +288,8 @@ def target_distances(model: nn.Module, problem: BreathingEllipse, *, num_points:
 
 def solver_summary(problem: BreathingEllipse, model: nn.Module, euler_model: nn.Module, *,
                    steps=tuple(np.round(np.arange(0.02, 0.8, 0.005), 3)), substeps=(1, 2, 4, 8, 16),
-                   tolerances=(1e-3, 1e-5, 1e-7, 1e-9), num_points: int = 128, num_time_steps: int = 32,
-                   t_final: float = 1.5) -> dict:
+                   tolerances=(1e-3, 1e-5, 1e-7, 1e-9), num_points: int = NUM_POINTS, num_time_steps: int = NUM_TIME_STEPS,
+                   t_final: float = T_FINAL) -> dict:
     """Every number the chapter's verdicts use, for one problem: `model` is an accurate model of
     the ODE (trained through rk4, or without a solver), `euler_model` one trained through Euler
     on the same grid.  Keys: exact sweep (work_precision of the exact field, float64, errors

@@ -17,7 +17,7 @@ import torch
 
 from ..inference import flow
 from ..metrics import area_drift, curve_errors, swept_region_grid, swept_region_points
-from ..models import field_device, velocity_function
+from ..models import field_device, field_dtype, velocity_function
 from ..problem import BreathingEllipse
 from ..validation import ConfigError, require_int_at_least
 
@@ -58,7 +58,7 @@ def divergence_map(field, problem: BreathingEllipse, t, grid_size: int = 61) -> 
     require_int_at_least("grid_size", grid_size, 2)
     t64 = torch.as_tensor(t).detach().to("cpu", torch.float64).reshape(-1)
     axis, pts, inside = swept_region_grid(problem, t64, grid_size)
-    dtype = next((p.dtype for p in field.parameters()), torch.float32)
+    dtype = field_dtype(field, default=torch.float32)
     pts_dev = pts.to(device=field_device(field), dtype=dtype)
     div = torch.stack([divergence(field, tk, pts_dev).double().cpu() for tk in t64])  # (T, G*G)
     peak = div.abs().max(dim=0).values
@@ -117,7 +117,7 @@ def stream_function_error(field, problem: BreathingEllipse, t, grid_size: int = 
         raise ConfigError("field has no stream function (only model 'stream' learns one)")
     t64 = torch.as_tensor(t).detach().to("cpu", torch.float64).reshape(-1)
     pts64 = swept_region_points(problem, t64, grid_size)
-    dtype = next((p.dtype for p in field.parameters()), torch.float32)
+    dtype = field_dtype(field, default=torch.float32)
     pts = pts64.to(device=field_device(field), dtype=dtype)
     num, den = 0.0, 0.0
     for tk in t64:

@@ -10,7 +10,7 @@ const EPS = Number.EPSILON;
 function randomDocument(kind) {
   let seed = 12345;
   const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.6;
-  const inputs = { seed: 3, autonomous: 2, phase: 4, stream: 3, "second-order": 4, "second-order-time": 5 }[kind];
+  const inputs = { "time-input": 3, autonomous: 2, phase: 4, stream: 3, "second-order": 4, "second-order-time": 5 }[kind];
   const outputs = kind === "stream" ? 1 : 2;
   const sizes = [[32, inputs], [64, 32], [outputs, 64]];
   const state = {};
@@ -76,7 +76,7 @@ test("the second-order kinds start from the exact velocity, the phase kind from 
 });
 
 test("the learned flow caches its steps and validates its settings", () => {
-  const flow = new LearnedFlow(loadModel(randomDocument("seed")), { beta0: 2, period: 1, numPoints: 16, dt: 0.05 });
+  const flow = new LearnedFlow(loadModel(randomDocument("time-input")), { beta0: 2, period: 1, numPoints: 16, dt: 0.05 });
   const later = flow.positionsAt(10);
   assert.equal(flow.computed, 10);
   assert.equal(flow.positionsAt(10), later);
@@ -88,9 +88,9 @@ test("the learned flow caches its steps and validates its settings", () => {
 
 test("bad documents are refused with what is wrong", () => {
   assert.throws(() => loadModel({ format: "other" }), /breathing-ellipse-model/);
-  assert.throws(() => loadModel({ ...randomDocument("seed"), version: 2 }), /version 2/);
-  assert.throws(() => loadModel({ ...randomDocument("seed"), kind: "spline" }), /kind "spline"/);
-  const broken = randomDocument("seed");
+  assert.throws(() => loadModel({ ...randomDocument("time-input"), version: 2 }), /version 2/);
+  assert.throws(() => loadModel({ ...randomDocument("time-input"), kind: "spline" }), /kind "spline"/);
+  const broken = randomDocument("time-input");
   delete broken.state["net.2.bias"];
   assert.throws(() => loadModel(broken), /net\.2\.bias/);
 });

@@ -14,21 +14,13 @@ import urllib.request
 
 import nbformat
 import pytest
-import torch
 from site_helpers import offline_page
+from untrained import untrained_fit
 
-from breathing_lib import TrainConfig
 from breathing_lib.model_json import model_document
-from breathing_lib.train import FitResult, new_model, training_data
 
 TOKEN = "breathing-test"
 EXPLORER = "document.querySelector('.breathing-explorer').breathingExplorer"
-
-
-def _document(kind: str) -> dict:
-    config = TrainConfig(model=kind)
-    torch.manual_seed(0)
-    return model_document(FitResult(new_model(config, *training_data(config)), config, {}, {"best_epoch": 1}), kind)
 
 
 def _free_port() -> int:
@@ -40,7 +32,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lab")
-    (folder / "documents.json").write_text(json.dumps([_document("seed"), _document("phase")]))
+    documents = [model_document(untrained_fit(kind), kind) for kind in ("time-input", "phase")]
+    (folder / "documents.json").write_text(json.dumps(documents))
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                                            "language": "python"}})
     nb.cells = [nbformat.v4.new_code_cell(
@@ -73,7 +66,7 @@ def test_jupyterlab_runs_the_books_explorer_as_a_widget(lab, browser):
     page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
     page.click("text=Run All Cells")
     page.wait_for_selector(".breathing-explorer canvas", timeout=90_000)
-    assert page.evaluate(f"{EXPLORER}.models()") == ["seed", "phase"]
+    assert page.evaluate(f"{EXPLORER}.models()") == ["time-input", "phase"]
     assert page.evaluate(f"{EXPLORER}.settings().numPoints") == 48
     page.click('.breathing-explorer [data-control="play"]')
     page.wait_for_timeout(500)

@@ -19,9 +19,9 @@ from breathing_lib.train import training_data
 
 @pytest.fixture
 def small():
-    """An untrained seed field on a small grid: 16 points, 9 snapshots over 1.5 periods."""
+    """An untrained time-input field on a small grid: 16 points, 9 snapshots over 1.5 periods."""
     t, truth = training_data(TrainConfig(num_points=16, num_time_steps=9))
-    return build_model("seed", feature_stats(t, truth)), t, truth
+    return build_model("time-input", feature_stats(t, truth)), t, truth
 
 
 def test_rk4_adjoint_gradient_matches_direct_to_round_off(small):

@@ -150,7 +150,7 @@ def test_time_variation_and_saturation(problem):
 
     assert time_variation(Frozen(), problem, (1.0, 0.5), t) == 0.0
     times, curves = generate_truth(2.0, 2 * math.pi, 1.5, 32, 8)
-    seed = build_model("seed", feature_stats(times, curves))
+    seed = build_model("time-input", feature_stats(times, curves))
     inside = saturated_fraction(seed, (1.0, 0.0), torch.linspace(0, 1.5, 5))
     far = saturated_fraction(seed, (1.0, 0.0), torch.tensor([1e5]))
     assert inside.max() < 0.5 and far[0] == 1.0  # every unit with a time weight saturates as t grows
@@ -181,7 +181,7 @@ def test_start_table_with_the_exact_field(problem):
 
 def test_extrapolation_study_scores_the_exact_field_as_perfect(problem):
     times, curves = generate_truth(2.0, 2 * math.pi, 1.5, 32, 8)
-    untrained = build_model("seed", feature_stats(times, curves))
+    untrained = build_model("time-input", feature_stats(times, curves))
     study = extrapolation_study(untrained, AnalyticField(problem), problem, 1.5, periods=3, steps_per_period=8,
                                 window_steps=13, num_points=32, long_starts=("circle",))
     assert tuple(study["phase_long"]) == ("ellipse", "circle")

@@ -181,6 +181,6 @@ def test_book_models_are_the_books_configs():
     assert BOOK_MODELS["original recipe"] == TrainConfig.original()
     assert BOOK_MODELS["default recipe"] == TrainConfig()
     kinds = {config.model for config in BOOK_MODELS.values()}
-    assert {"seed", "autonomous", "phase", "second-order", "second-order-time", "stream"} <= kinds
+    assert {"time-input", "autonomous", "phase", "second-order", "second-order-time", "stream"} <= kinds
     assert BOOK_MODELS["Fourier loss"].loss == "fourier"
     assert len({config.label() for config in BOOK_MODELS.values()}) == len(BOOK_MODELS)

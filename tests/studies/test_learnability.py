@@ -27,9 +27,9 @@ def test_the_breathing_motion_is_a_function_of_time_but_not_of_position_alone():
     median = {name: s.median().item() for name, s in slopes.items()}
     # with time (or phase) the velocity is smooth: slopes of order one (the field's own gain);
     # positions alone see the same point moving both ways at different times
-    assert median["seed"] < 3 and median["phase"] < 3
+    assert median["time-input"] < 3 and median["phase"] < 3
     assert slopes["phase"].max() < 5
-    assert median["autonomous"] > 30 * median["seed"]
+    assert median["autonomous"] > 30 * median["time-input"]
 
 
 def test_time_makes_the_second_order_map_smooth():

@@ -52,7 +52,7 @@ def test_divergence_of_known_fields(problem):
 
 def test_divergence_of_a_network_matches_finite_differences():
     t, curves = generate_truth(2.0, 2 * math.pi, 1.5, 32, 8)
-    field = build_model("seed", feature_stats(t, curves)).double()
+    field = build_model("time-input", feature_stats(t, curves)).double()
     points = (torch.rand(40, 2, dtype=torch.float64) - 0.5) * 3
     h = 1e-5
     ex, ey = torch.tensor([h, 0.0], dtype=torch.float64), torch.tensor([0.0, h], dtype=torch.float64)
@@ -146,4 +146,4 @@ def test_stream_function_error_up_to_a_constant(problem):
     assert stream_function_error(FakeStream(problem, 1.0), problem, t) < 2e-6  # measured 5.0e-7: float32
     assert stream_function_error(FakeStream(problem, 1.1), problem, t) == pytest.approx(0.1, rel=1e-4)
     with pytest.raises(ConfigError, match="stream"):
-        stream_function_error(build_model("seed"), problem, t)
+        stream_function_error(build_model("time-input"), problem, t)

@@ -1,5 +1,5 @@
-"""The live explorer's Python side and its numeric core (core.js, run by Node): exported models
-round-trip exactly, and the browser's float64 RK4 prediction is the library's."""
+"""The live explorer's Python side and its numeric core (core.js, run by Node): the browser's
+float64 RK4 prediction is the library's."""
 
 import json
 import re
@@ -8,60 +8,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from untrained import untrained_fit
 
-from breathing_lib import TrainConfig
-from breathing_lib.model_json import model_document, model_from_document, read_model_json, write_model_json
+from breathing_lib.model_json import model_document
 from breathing_lib.models import MODELS
-from breathing_lib.train import SECOND_ORDER_RECIPE, FitResult, new_model, training_data
-from breathing_lib.validation import ConfigError
 from breathing_lib.viz.explorer import BROWSER_TOLERANCE, EXPLORER_MODELS, bundle, explorer_html, reference_points
 from breathing_lib.viz.explorer.widget import LiveExplorer
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _untrained(kind: str) -> FitResult:
-    """A model of the kind, normalised to its training data, with fixed random weights."""
-    config = TrainConfig(model=kind, **(SECOND_ORDER_RECIPE if MODELS[kind].needs_velocity else {}))
-    torch.manual_seed(1)
-    return FitResult(new_model(config, *training_data(config)), config, {}, {"best_epoch": 7})
-
-
-@pytest.mark.parametrize("kind", list(MODELS))
-def test_a_document_rebuilds_the_model_bit_for_bit(kind, tmp_path):
-    fit = _untrained(kind)
-    path = write_model_json(tmp_path / f"{kind}.json", fit, name="readable name")
-    model, config = read_model_json(path)
-    assert config == fit.config
-    original = fit.model.state_dict()
-    assert set(model.state_dict()) == set(original)
-    assert all(torch.equal(tensor, original[key]) for key, tensor in model.state_dict().items())
-    document = json.loads(path.read_text())
-    assert (document["name"], document["kind"], document["kept_epoch"]) == ("readable name", kind, 7)
-
-
-def test_bad_documents_are_refused_naming_the_problem(tmp_path):
-    document = model_document(_untrained("seed"))
-    with pytest.raises(ConfigError, match="not a breathing-ellipse-model"):
-        model_from_document({"format": "something else"})
-    with pytest.raises(ConfigError, match="version 9"):
-        model_from_document({**document, "version": 9})
-    with pytest.raises(ConfigError, match="kind 'phase'"):
-        model_from_document({**document, "kind": "phase"})
-    with pytest.raises(ConfigError, match="state does not fit"):
-        model_from_document({**document, "state": {k: v for k, v in document["state"].items() if k != "X_std"}})
-    with pytest.raises(ConfigError, match="not found"):
-        read_model_json(tmp_path / "missing.json")
-    (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(ConfigError, match="not JSON"):
-        read_model_json(tmp_path / "bad.json")
-
-
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_the_browser_core_predicts_what_the_library_predicts(kind):
     """core.js (Node) against predict(..., method="rk4", dtype=float64) on a problem the model was not
     trained on, past its window, so every input of the field is exercised."""
-    document = model_document(_untrained(kind))
+    document = model_document(untrained_fit(kind))
     settings = dict(beta0=2.5, period=0.9, numPoints=40, dt=0.025, steps=80)
     expected = torch.tensor(reference_points(document, beta0=2.5, period=0.9, num_points=40, dt=0.025, steps=80),
                             dtype=torch.float64)
@@ -85,7 +46,7 @@ def test_the_bundle_is_one_valid_module_without_imports(tmp_path):
 
 
 def test_a_page_embeds_its_models_and_the_module():
-    documents = [model_document(_untrained("seed"), "a</script>name")]
+    documents = [model_document(untrained_fit("time-input"), "a</script>name")]
     html = explorer_html(documents, compact=True)
     assert "</script>name" not in html  # a name cannot end the JSON's script early
     data = html.split('type="application/json"', 1)[1].split(">", 1)[1].split("</script>", 1)[0]
@@ -96,7 +57,7 @@ def test_a_page_embeds_its_models_and_the_module():
 
 
 def test_the_widget_runs_the_same_module_and_shows_the_page_version_without_a_kernel():
-    documents = [model_document(_untrained("phase"), "phase")]
+    documents = [model_document(untrained_fit("phase"), "phase")]
     widget = LiveExplorer(documents, numPoints=32)
     assert widget._esm == bundle()
     data, _ = widget._repr_mimebundle_()

@@ -87,24 +87,24 @@ def test_the_number_of_points_resamples_both_curves():
 
 
 def test_a_frame_holds_the_learned_and_the_analytic_field_on_the_grid():
-    model = _untrained("seed")
-    lab = _lab({"seed": model})
+    model = _untrained("time-input")
+    lab = _lab({"time-input": model})
     grid = torch.tensor(lab.grid, dtype=torch.float32)
     learned = model.model.velocity_at(torch.tensor(0.25), grid).detach().numpy()
-    frame = lab.frame("seed", 2.0, 1.0, N, 0.25)
+    frame = lab.frame("time-input", 2.0, 1.0, N, 0.25)
     np.testing.assert_allclose(frame.learned_uv, learned, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(frame.analytic_uv, BreathingEllipse(2.0, 1.0).velocity(grid, 0.25).numpy(),
                                rtol=1e-5, atol=1e-6)
     # the analytic field follows the chosen problem; the learned field does not
-    other = lab.frame("seed", 3.0, 1.0, N, 0.25)
+    other = lab.frame("time-input", 3.0, 1.0, N, 0.25)
     np.testing.assert_allclose(other.analytic_uv, BreathingEllipse(3.0, 1.0).velocity(grid, 0.25).numpy(),
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(other.learned_uv, learned, rtol=1e-5, atol=1e-6)
 
 
 def test_a_scene_draws_a_frame_with_one_arrow_scale_and_toggles():
-    lab = _lab({"seed": _untrained("seed")})
-    frame = lab.frame("seed", 2.0, 1.0, N, 0.25)
+    lab = _lab({"time-input": _untrained("time-input")})
+    frame = lab.frame("time-input", 2.0, 1.0, N, 0.25)
     scene = _scene(lab)
     np.testing.assert_allclose(scene.grid, lab.grid)  # the arrows stand where the fields were evaluated
     speed = reference_speed(BreathingEllipse(2.0, 1.0), lab.extent)

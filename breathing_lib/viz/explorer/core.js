@@ -92,7 +92,7 @@ function mlp(document) {
 // Each kind: the state's size, the state at t0 from positions (and the exact velocity, for
 // the second-order kinds), and rate(t, state, out) for one point. Mirrors models.py.
 const KINDS = {
-  seed: { dim: 2, timeInput: true, rate: firstOrder },
+  "time-input": { dim: 2, timeInput: true, rate: firstOrder },
   autonomous: { dim: 2, timeInput: false, rate: firstOrder },
   phase: { dim: 3, timeInput: false, rate: phaseRate },
   stream: { dim: 2, timeInput: true, rate: streamRate },
