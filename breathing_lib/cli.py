@@ -135,7 +135,7 @@ def _bench(args) -> None:
     from .studies.training_speed import race, recipes, record_header, table
 
     device = resolve_device(args.device)
-    print(record_header(device))  # kept with the table, it makes the output a record (bench.read_record)
+    print(record_header(device))  # kept with the table, it makes the output a record (studies.training_speed.read_record)
     print(f"device: {device}")
     print(table(race(recipes(args.original_epochs), device)))
 

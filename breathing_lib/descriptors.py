@@ -67,6 +67,27 @@ def require_closed(curves: torch.Tensor) -> None:
         )
 
 
+def curve_spectrum(curves, closed: bool = True) -> torch.Tensor:
+    """All M coefficients c_q of curves (..., N, 2), in FFT order: shape (..., M).
+
+    The one place a curve becomes a spectrum, so that descriptors, their aliasing and the
+    spectral tail all divide by the same M and drop the same repeated point.  closed=True
+    (the package's sampling) drops the repeated last point (M = N - 1); closed=False takes all
+    N points as the uniform samples.  Differentiable, on the curves' device.
+    """
+    curves = as_real_curves(curves)
+    if closed:
+        require_closed(curves)
+        curves = curves[..., :-1, :]
+    z = torch.complex(curves[..., 0], curves[..., 1])
+    return torch.fft.fft(z, dim=-1) / curves.shape[-2]
+
+
+def spectrum_wavenumbers(unique: int, device=None) -> torch.Tensor:
+    """The signed wavenumber q of each entry of a `curve_spectrum` of M = unique samples."""
+    return torch.fft.fftfreq(unique, 1.0 / unique, device=device).round().long()
+
+
 def curve_descriptors(curves, modes: int, closed: bool = True) -> torch.Tensor:
     """Complex descriptors c_k, k = -modes..modes, of curves (..., N, 2): shape (..., 2 modes + 1).
 
@@ -79,13 +100,8 @@ def curve_descriptors(curves, modes: int, closed: bool = True) -> torch.Tensor:
     if unique < 2 * modes + 1:  # fewer samples than coefficients: modes would alias onto each other
         raise ConfigError(f"num_points: {modes} modes need at least {2 * modes + 1 + int(closed)} points"
                           f"{' (the last repeats the first)' if closed else ''}, got {curves.shape[-2]}")
-    if closed:
-        require_closed(curves)
-        curves = curves[..., :-1, :]
-    z = torch.complex(curves[..., 0], curves[..., 1])
-    spectrum = torch.fft.fft(z, dim=-1) / unique
     index = wavenumbers(modes, device=curves.device) % unique  # negative k wrap to the end
-    return spectrum[..., index]
+    return curve_spectrum(curves, closed)[..., index]
 
 
 def descriptor_loss(pred, truth, modes: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 
 import torch
@@ -255,49 +256,61 @@ def strategy_loss(model, t, truth, config: TrainConfig):
     return collocation
 
 
-def _check(model, t, truth, config, tracker: _Progress, epoch: int, loss: float, rollout=None) -> None:
-    """Record progress; a rollout already computed by the loss is reused, else one is run (off the clock)."""
-    tracker.pause()
-    if rollout is None:
-        with torch.no_grad():
-            rollout = _full_rollout(model, t, truth, config, adjoint=False, v0=tracker.start_velocity)
-    tracker.check(epoch, loss, rollout.detach(), truth)
-    tracker.resume()
+@dataclass
+class _Run:
+    """One training run's state, shared by its optimisers: the model, its data, the config, the
+    progress tracker and the loss the current phase optimises (a closure, see strategy_loss)."""
+
+    model: nn.Module
+    t: torch.Tensor
+    truth: torch.Tensor
+    config: TrainConfig
+    tracker: _Progress
+    loss_fn: Callable[[], tuple[torch.Tensor, torch.Tensor | None]]
+
+    def check(self, epoch: int, loss: float, rollout=None) -> None:
+        """Record progress; a rollout already computed by the loss is reused, else one is run (off the clock)."""
+        self.tracker.pause()
+        if rollout is None:
+            with torch.no_grad():
+                rollout = _full_rollout(self.model, self.t, self.truth, self.config, adjoint=False,
+                                        v0=self.tracker.start_velocity)
+        self.tracker.check(epoch, loss, rollout.detach(), self.truth)
+        self.tracker.resume()
 
 
-def _adam(model, t, truth, config, tracker: _Progress, loss_fn, bar, check_every: int) -> None:
-    optimizer = torch.optim.Adam(trainable_parameters(model), lr=config.lr)
+def _adam(run: _Run, bar, check_every: int) -> None:
+    optimizer = torch.optim.Adam(trainable_parameters(run.model), lr=run.config.lr)
     for epoch in bar:
         optimizer.zero_grad()
-        loss, rollout = loss_fn()
+        loss, rollout = run.loss_fn()
         loss.backward()
         # a rollout loss is itself the full-rollout MSE: check every epoch, as the original did;
         # otherwise check (and synchronise with the device) only every check_every epochs
-        if rollout is not None or epoch % check_every == 0 or epoch == config.epochs - 1:
-            _check(model, t, truth, config, tracker, epoch, loss.item(), rollout)
-            bar.set_postfix(mse=f"{tracker.history['mse'][-1]:.2e}", refresh=False)
+        if rollout is not None or epoch % check_every == 0 or epoch == run.config.epochs - 1:
+            run.check(epoch, loss.item(), rollout)
+            bar.set_postfix(mse=f"{run.tracker.history['mse'][-1]:.2e}", refresh=False)
         optimizer.step()
 
 
-def _lbfgs(model, t, truth, config, tracker: _Progress, loss_fn, steps: int, first_epoch: int,
-           chunk: int = 25) -> None:
+def _lbfgs(run: _Run, steps: int, first_epoch: int, chunk: int = 25) -> None:
     """L-BFGS with a strong-Wolfe line search, checked every `chunk` iterations: the problem
     is small and deterministic, so quasi-Newton steps converge far faster than Adam's."""
-    if tracker.best_state is not None:
-        model.load_state_dict(tracker.best_state)
-    optimizer = torch.optim.LBFGS(trainable_parameters(model), lr=1.0, max_iter=chunk, history_size=50,
+    if run.tracker.best_state is not None:
+        run.model.load_state_dict(run.tracker.best_state)
+    optimizer = torch.optim.LBFGS(trainable_parameters(run.model), lr=1.0, max_iter=chunk, history_size=50,
                                   tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
-        loss = loss_fn()[0]
+        loss = run.loss_fn()[0]
         loss.backward()
         return loss
 
     for done in range(0, steps, chunk):
         optimizer.param_groups[0]["max_iter"] = min(chunk, steps - done)
         loss = optimizer.step(closure).detach()
-        _check(model, t, truth, config, tracker, first_epoch + min(done + chunk, steps), loss.item())
+        run.check(first_epoch + min(done + chunk, steps), loss.item())
 
 
 def fit(config: TrainConfig, device="auto", progress: bool = True, check_every: int = 25) -> FitResult:
@@ -327,15 +340,14 @@ def _fit(config: TrainConfig, device, progress: bool, check_every: int) -> FitRe
     # V(0) estimated from the snapshots, once, for models whose state carries the velocity
     start_velocity = snapshot_velocities(t, truth)[0] if model.needs_velocity else None
     tracker = _Progress(model, _curve_loss(config), start_velocity)
-    loss_fn = strategy_loss(model, t, truth, config)
+    run = _Run(model, t, truth, config, tracker, strategy_loss(model, t, truth, config))
     bar = tqdm(range(config.epochs), desc=f"{config.strategy} {config.model}", disable=not progress, mininterval=1.0)
-    _adam(model, t, truth, config, tracker, loss_fn, bar, check_every)
+    _adam(run, bar, check_every)
     bar.close()
-    _lbfgs(model, t, truth, config, tracker, loss_fn, config.lbfgs_steps, config.epochs)
+    _lbfgs(run, config.lbfgs_steps, config.epochs)
     if config.finetune_steps:
-        rollout_fn = strategy_loss(model, t, truth, replace(config, strategy="rollout"))
-        _lbfgs(model, t, truth, config, tracker, rollout_fn, config.finetune_steps, config.epochs + config.lbfgs_steps,
-               chunk=5)
+        finetune = replace(run, loss_fn=strategy_loss(model, t, truth, replace(config, strategy="rollout")))
+        _lbfgs(finetune, config.finetune_steps, config.epochs + config.lbfgs_steps, chunk=5)
     tracker.pause()
     model.load_state_dict(tracker.best_state)
     if tracker.best_epoch == 0:

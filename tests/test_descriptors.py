@@ -10,10 +10,12 @@ from breathing_lib.checks import rounding
 from breathing_lib.descriptors import (
     curve_descriptors,
     curve_from_descriptors,
+    curve_spectrum,
     descriptor_area,
     descriptor_loss,
     evaluate_descriptors,
     out_of_band_fraction,
+    spectrum_wavenumbers,
     wavenumbers,
 )
 from breathing_lib.metrics import shoelace_area
@@ -52,6 +54,23 @@ def test_open_sampling_gives_the_same_descriptors():
     curves = evaluate_descriptors(coeffs, theta)
     torch.testing.assert_close(curve_descriptors(curves, 2, closed=False), coeffs,
                                rtol=0, atol=rounding(size(curves), ulps=FFT_ULPS))
+
+
+def test_spectrum_holds_every_coefficient_at_its_signed_wavenumber():
+    coeffs = random_band_limited(3, batch=(2,))
+    curves = curve_from_descriptors(coeffs, 21)  # M = 20 unique points
+    spectrum = curve_spectrum(curves)
+    q = spectrum_wavenumbers(20)
+    assert spectrum.shape == (2, 20) and sorted(q.tolist()) == list(range(-10, 10))
+    tol = rounding(size(curves), ulps=FFT_ULPS)
+    for column, k in enumerate(wavenumbers(3).tolist()):
+        torch.testing.assert_close(spectrum[:, q == k][:, 0], coeffs[:, column], rtol=0, atol=tol)
+    assert spectrum[:, q.abs() > 3].abs().max() < tol
+    # the descriptors are its band |k| <= modes, the open sampling the same spectrum without the repeated point
+    torch.testing.assert_close(curve_descriptors(curves, 3), spectrum[:, (wavenumbers(3) % 20)], rtol=0, atol=0)
+    torch.testing.assert_close(curve_spectrum(curves[:, :-1], closed=False), spectrum, rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="curves: the last point"):
+        curve_spectrum(curves[:, :-1])
 
 
 def test_descriptors_are_vectorised_over_leading_dims():

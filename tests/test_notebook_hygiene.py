@@ -26,7 +26,13 @@ from traitlets.config.loader import PyFileConfigLoader
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 from notebook_hygiene import (  # noqa: E402
-    install_cell_source, is_install_cell, pip_requirement, pre_save_hook, repository, strip_run_state)
+    install_cell_source,
+    is_install_cell,
+    pip_requirement,
+    pre_save_hook,
+    repository,
+    strip_run_state,
+)
 from sync_notebooks import refresh_install_cell  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"

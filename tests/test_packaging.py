@@ -3,11 +3,11 @@
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import jupytext
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name

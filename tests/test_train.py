@@ -26,6 +26,16 @@ def test_fit_is_deterministic_for_a_seed(tiny_config):
     assert a.history["loss"] == b.history["loss"]
 
 
+
+def test_each_phase_checks_on_its_own_schedule():
+    """Adam checks every check_every epochs and at its last, L-BFGS every 25 iterations, the rollout
+    fine-tune every 5: the phases share one run (model, data, tracker) and number epochs on from it."""
+    config = TrainConfig(num_points=16, num_time_steps=8, epochs=16, lbfgs_steps=30, finetune_steps=10)
+    result = fit(config, device="cpu", progress=False, check_every=7)
+    assert result.history["epoch"] == [0, 7, 14, 15, 16 + 25, 16 + 30, 46 + 5, 46 + 10]
+    assert result.metrics["epochs"] == 56
+    assert result.history["mse"][result.history["epoch"].index(result.kept_epoch)] == result.metrics["train_mse"]
+
 def test_checkpoint_round_trip_with_weights_only(tmp_path, tiny_config):
     result = fit(tiny_config, device="cpu", progress=False)
     path = save_checkpoint(tmp_path / "m" / "model.pt", result)

@@ -10,6 +10,7 @@ Shapes are compared through the second moments of the region a closed curve encl
 The exact flow is the linear map S = diag(s, 1/s), s = sqrt(beta(t)/beta(t0)); it maps
 the moment matrix C to S C S whatever the shape, so the *breathing signal*
 0.5 log(Cxx/Cyy) minus its value at t0 equals log(beta(t)/beta(t0)) for every start.
+`findings` states what chapter 9 concludes from `extrapolation_study`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..inference import flow
-from ..models import StreamFunctionField, VelocityField, field_device, velocity_function
+from ..checks import Check, bounded, fact, rounding
+from ..inference import flow, predict
+from ..models import field_device, velocity_function
 from ..problem import NUM_POINTS, BreathingEllipse
 from ..validation import ConfigError, require_finite, require_int_at_least, require_positive
 
@@ -189,19 +191,28 @@ def field_series(model, point, t: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
+def reads_time(model, xy: torch.Tensor) -> bool:
+    """Does the model's network see the time itself at positions xy? It does when what it sees (`features`)
+    changes with t at the same state. A phase model's state carries its clock instead (its features repeat
+    whatever t), and a second-order model's state needs a velocity that a position alone does not give."""
+    if not hasattr(model, "features") or getattr(model, "needs_velocity", False):
+        return False
+    state = model.augment(0.0, xy, None)
+    return not torch.equal(model.features(0.0, state), model.features(1.0, state))
+
+
+@torch.no_grad()
 def saturated_fraction(model, point, t: torch.Tensor, threshold: float = 2.0) -> np.ndarray:
-    """For a time-input model (time-input, stream): the fraction of first-layer tanh units at one point with
-    |pre-activation| > threshold (tanh' < 0.07 at 2), at each time of t. Saturated units no longer
-    pass on a change of t, so the field stops changing in time."""
-    if not isinstance(model, (VelocityField, StreamFunctionField)):
-        raise ConfigError(f"saturated_fraction needs a model with a time input, not {type(model).__name__}")
+    """For a model whose network sees the time (time-input, stream; `reads_time`): the fraction of its
+    first-layer tanh units at one point with |pre-activation| > threshold (tanh' < 0.07 at 2), at each time
+    of t. Saturated units no longer pass on a change of t, so the field stops changing in time."""
     device = field_device(model)
     xy = torch.as_tensor(point, dtype=torch.float32, device=device).reshape(1, 2)
-    out = []
-    for tk in t:
-        pre = model.first_layer(model.features(tk.to(device), xy))
-        out.append(float((pre.abs() > threshold).float().mean()))
-    return np.array(out)
+    if not reads_time(model, xy):
+        raise ConfigError(f"saturated_fraction needs a model with a time input, not {type(model).__name__}")
+    fractions = [float((model.first_layer(model.features(tk.to(device), xy)).abs() > threshold).float().mean())
+                 for tk in t]
+    return np.array(fractions)
 
 
 def rank_correlation(a, b) -> float:
@@ -255,7 +266,8 @@ def start_table(models: dict, problem: BreathingEllipse, starts: dict, t: torch.
 def extrapolation_study(time_model, phase_model, problem: BreathingEllipse, window: float, *, periods: float = 4.0,
                         steps_per_period: int = 16, window_steps: int = 37, num_points: int = NUM_POINTS, probe=None,
                         long_starts=None, method: str = "dopri5", **start_options) -> dict:
-    """Everything chapter 9 measures for a pair of models trained on [0, window]:
+    """Everything chapter 9 measures for a pair of models trained on [0, window], with the settings it
+    was measured at (problem, window, periods, steps_per_period):
 
     long: the training start flowed to `periods` periods by both (StartFlow per model) and its
     window_errors; phase_long: the starts named in long_starts (default: all) flowed that long by the
@@ -280,10 +292,233 @@ def extrapolation_study(time_model, phase_model, problem: BreathingEllipse, wind
     late = torch.linspace(window + T, periods * T, 4 * steps_per_period)
     rows, flows = start_table(models, problem, starts, torch.linspace(0, window, window_steps), method=method)
     return {
+        "problem": problem, "window": window, "periods": periods, "steps_per_period": steps_per_period,
         "t_long": t_long, "starts": starts, "long": long, "phase_long": phase_long,
         "errors": {label: window_errors(r.point_error, t_long, window) for label, r in long.items()},
         "probe": probe,
         "variation": {label: time_variation(m, problem, probe, late) for label, m in models.items()},
         "saturation": saturated_fraction(time_model, probe, t_long),
         "rows": rows, "flows": flows,
+    }
+
+
+def shade_window(ax, window: float) -> None:
+    """Grey out [0, window] on a plot over time, so what lies beyond the training data stands out."""
+    ax.axvspan(0, window, color="0.9", zorder=0, label="training window")
+
+
+@torch.no_grad()
+def phase_periodicity(model, problem: BreathingEllipse, num_points: int = 64, num_times: int = 9) -> dict[str, float]:
+    """How far a phase model's field is from periodic: the largest |f(t + T) - f(t)| on the training curve
+    at t = 0, over num_times times of one period, and the field's scale there (its largest |f|), which
+    sets the rounding that gap is held to. The field sees (sin phi, cos phi), so only rounding separates them."""
+    x = problem.sample(torch.zeros(1), num_points)[0].to(field_device(model))
+    times = torch.linspace(0, problem.period, num_times)
+    gap = max(float((model.velocity_at(t, x) - model.velocity_at(t + problem.period, x)).abs().max()) for t in times)
+    scale = max(float(model.velocity_at(t, x).abs().max()) for t in times)
+    return {"gap": gap, "scale": scale}
+
+
+def cli_agreement(runs: dict, fits: dict, t_final: float, window: float) -> dict[str, dict[str, float]]:
+    """The command line's predictions against the library's: runs maps a model's label to its run
+    ({"status": exit status, "t": (K,), "x": (K, N, 2)} as `predict --out` saves them), fits the label to its
+    FitResult. Per model: the exit status, the largest difference from `inference.predict` on the same grid,
+    the scale of the points (whose float32 rounding bounds that difference), and the largest point error
+    beyond the window against the exact curve."""
+    scores = {}
+    for label, run in runs.items():
+        config = fits[label].config
+        same = predict(fits[label].model, config.problem, num_points=config.num_points, num_time_steps=len(run["t"]),
+                       t_final=t_final, method="dopri5")
+        truth = same.truth.cpu().numpy()
+        scores[label] = {
+            "status": run["status"],
+            "gap": float(np.abs(run["x"] - same.pred.cpu().numpy()).max()),
+            "scale": float(np.abs(run["x"]).max()),
+            "beyond": float(np.linalg.norm(run["x"] - truth, axis=-1).max(axis=1)[run["t"] > window].max()),
+        }
+    return scores
+
+
+# The bounds of chapter 9's claims, and why each is where it is.
+# an order of magnitude: the time-input model's error grows more past the window, the phase model's less
+GROWTH_BOUND = 10
+OFF_THE_CURVE = 0.5  # past the window the time-input model is off by more than half the curve's size (~1)
+FROZEN_BELOW, BREATHING_WITHIN = 0.5, 0.25  # the late change of each field, as a fraction of the exact change
+CLI_GAIN = 100  # beyond the window the command line's phase model beats its time-input model by this much
+LARGE_OFFSET = 0.2  # the four big perturbations start at least this far off the data (the noise stays under it)
+MIN_RHYTHM, SWING_WITHIN = 0.9, 0.3  # what "keeps breathing" claims: the correlation, and the swing's error
+STABLE_GROWTH = 15  # the phase model's error stays bounded: after `periods` periods, within this factor of the first
+MODELS = {"time-input": "xyt", "phase": "phase"}  # each model's label, and its short name in glue keys
+
+
+def findings(results: dict, other: dict, *, periodicity: dict, cli: dict, perturbations: dict, animated_start: str,
+             other_points: int) -> dict[str, float | str | Check]:
+    """Every number chapter 9 states and every claim it checks, in the chapter's order: on results and
+    other (`extrapolation_study` on the book's problem and on another one), the phase model's
+    `phase_periodicity`, the command line's `cli_agreement`, and the settings the prose names (the
+    perturbations as passed to `start_curves`, the animated start, the other problem's training points)."""
+    return {"periods": results["periods"], "window": results["window"], "animated_start": animated_start,
+            **_later_times(results, periodicity, cli),
+            **_perturbed_starts(results, perturbations),
+            **_another_problem(other, other_points)}
+
+
+def _later_times(results: dict, periodicity: dict, cli: dict) -> dict:
+    """(a): the training ellipse flowed past the window, why the time-input field freezes, the command line."""
+    time_e, phase_e = results["errors"]["time-input"], results["errors"]["phase"]
+    saturation = results["saturation"]
+    inside_window = results["t_long"].numpy() <= results["window"]
+    variation = results["variation"]
+    linear_growth = results["periods"] * results["problem"].period / results["window"]
+    return {
+        "xyt_inside": time_e["inside"], "phase_inside": phase_e["inside"], "linear_growth": linear_growth,
+        "sat_end": float(saturation[-1]), "sat_window": float(saturation[inside_window].max()),
+        "phase_var": variation["phase"],
+        # the time-input model: accurate inside, off by more than half the curve's size (~1) beyond
+        "xyt_growth": bounded("time-input model: error beyond the window / inside", time_e["beyond"] / time_e["inside"],
+                              GROWTH_BOUND, above=True),
+        "xyt_beyond": bounded("time-input model: error beyond the window", time_e["beyond"], OFF_THE_CURVE,
+                              above=True),
+        # the phase model: a per-period map close to the identity adds about the same error every period, so the
+        # error grows about linearly with time (by periods T / window from the window to the end), far from the
+        # time-input's
+        "phase_growth": bounded(f"phase model: error beyond the window / inside (linear growth: {linear_growth:.2f})",
+                                phase_e["beyond"] / phase_e["inside"], GROWTH_BOUND),
+        "phase_beyond": phase_e["beyond"],
+        "xyt_var": bounded("time-input field's late change at the probe / the exact change", variation["time-input"],
+                           FROZEN_BELOW),
+        "phase_var_gap": bounded("phase field's late change at the probe / the exact change, minus 1",
+                                 abs(1 - variation["phase"]), BREATHING_WITHIN),
+        # orderings (a ratio near a few, so its bound of 1 is no measure of margin): facts
+        "saturation_grows": fact("time-input model: more saturated units at the end than anywhere inside the window",
+                                 saturation[-1] / saturation[inside_window].max() > 1),
+        # float32: phi + 2 pi (up to 4 pi) rounds to about 4 pi eps, which the network passes on at the field's scale
+        "period_gap": bounded("phase field: |f(t + T) - f(t)| on the training curve (float32)", periodicity["gap"],
+                              rounding(periodicity["scale"], torch.float32, ulps=256), kind="exact"),
+        "cli_status": fact("the command line exits with status 0 for each checkpoint",
+                           all(run["status"] == 0 for run in cli.values())),
+        **{f"cli_gap_{MODELS[label]}":  # the same solve, so only rounding may differ
+           bounded(f"command line minus the library's predict, {label} model (float32)", run["gap"],
+                   rounding(run["scale"], torch.float32), kind="exact") for label, run in cli.items()},
+        "cli_gain": bounded("command line: error beyond the window, time-input / phase",
+                            cli["time-input"]["beyond"] / cli["phase"]["beyond"], CLI_GAIN, above=True),
+    }
+
+
+def _perturbed_starts(results: dict, perturbations: dict) -> dict:
+    """(b): errors follow the start's offset from the data; the breathing survives, over the window and
+    (phase model) over every period."""
+    rows = results["rows"]
+    by_name = {r["start"]: r for r in rows}
+    perturbed = [r for r in rows if r["start"] != "ellipse"]
+    large = [r for r in perturbed if r["offset"] >= LARGE_OFFSET]
+    errors = {label: [r[f"{label} error"] for r in rows] for label in MODELS}
+    rank = {label: rank_correlation([r["offset"] for r in rows], errors[label]) for label in MODELS}
+    circle_outside = outside_swept(results["problem"], results["starts"]["circle"], results["window"])
+    shift = perturbations["shift"]
+    numbers = {"noise_pct": 100 * perturbations["noise"], "shift_text": f"({shift[0]}, {shift[1]})",
+               "angle_deg": float(np.degrees(perturbations["angle"])), "scale": perturbations["scale"],
+               "noisy_offset": by_name["noisy"]["offset"], "min_large_offset": min(r["offset"] for r in large),
+               "max_large_offset": max(r["offset"] for r in large)}
+    for label, short in MODELS.items():
+        ellipse, noisy = by_name["ellipse"][f"{label} error"], by_name["noisy"][f"{label} error"]
+        numbers |= {
+            f"ellipse_{short}": ellipse, f"noisy_{short}": noisy, f"noisy_gain_{short}": noisy / ellipse,
+            f"max_{short}_error": max(r[f"{label} error"] for r in perturbed), f"rank_{short}": rank[label],
+            # errors follow the offset; the circle: inside the swept region at t = 0, yet far off
+            f"{short}_ellipse_below_noisy": fact(f"{label} model: training-start error < noisy-start error",
+                                                 ellipse < noisy),
+            f"{short}_large_above_noisy": fact(
+                f"{label} model: every large perturbation errs more than the noisy start",
+                min(r[f"{label} error"] for r in large) > noisy),
+            f"{short}_rank_positive": fact(f"{label} model: errors grow with the offset (positive rank correlation)",
+                                           rank[label] > 0),
+            f"circle_gain_{short}": bounded(f"{label} model: circle-start error / noisy-start error",
+                                            by_name["circle"][f"{label} error"] / noisy, 1, above=True),
+        }
+    return numbers | {
+        "circle_inside_swept": fact("the circle starts inside the swept region", circle_outside == 0),
+        "noisy_is_small": fact(f"the noisy start's offset is under the {LARGE_OFFSET} cut",
+                               by_name["noisy"]["offset"] < LARGE_OFFSET),
+        "four_large": fact(f"four large perturbations (offset {LARGE_OFFSET} or more)", len(large) == 4),
+        **_breathing(rows),
+        **_phase_over_periods(results),
+    }
+
+
+def _breathing(rows: list[dict]) -> dict:
+    """Every start, under both models, keeps breathing in step with the exact flow over the window."""
+    correlations = [r[f"{label} correlation"] for r in rows for label in MODELS]
+    swing_error = max(abs(r[f"{label} swing"] - 1) for r in rows for label in MODELS)
+    deviations = {(r["start"], label): r[f"{label} deviation"] for r in rows for label in MODELS}
+    worst_start, worst_model = max(deviations, key=deviations.get)
+    drift = deviations[worst_start, worst_model]
+    return {
+        "min_corr": min(correlations), "max_swing_pct": 100 * swing_error, "max_drift_pct": 100 * drift,
+        "worst_drift_name": f"{worst_model} model, {worst_start} start",
+        "rhythm_gap": bounded("1 - correlation of the breathing signals, worst start and model", 1 - min(correlations),
+                              1 - MIN_RHYTHM),
+        "swing_error": bounded("|swing ratio - 1|, worst start and model", swing_error, SWING_WITHIN),
+        # "largely": the drift stays a fraction of the swing, though more than the swing error alone shows
+        "max_drift": bounded(f"largest drift of the breathing signal / its swing ({worst_model}, {worst_start})",
+                             drift, 1),
+        "drift_exceeds_swing_error": fact("the largest drift exceeds the largest swing error", swing_error < drift),
+    }
+
+
+def _phase_over_periods(results: dict) -> dict:
+    """The phase model carries every start over all the periods: its error stays bounded, its breathing right."""
+    per_period, periods = results["steps_per_period"], results["periods"]
+    growth = {name: r.point_error[-per_period - 1:].max() / r.point_error[: per_period + 1].max()
+              for name, r in results["phase_long"].items()}
+    agreement = [breathing_agreement(r) for r in results["phase_long"].values()]
+    return {
+        "max_growth": bounded("phase model: last-period error / first period's, worst start",
+                              float(max(growth.values())), STABLE_GROWTH),
+        "long_rhythm_gap": bounded(f"phase model after {periods} periods: 1 - breathing correlation, worst start",
+                                   1 - min(a["correlation"] for a in agreement), 1 - MIN_RHYTHM),
+        "long_swing_error": bounded(f"phase model after {periods} periods: |swing ratio - 1|, worst start",
+                                    max(abs(a["swing_ratio"] - 1) for a in agreement), SWING_WITHIN),
+    }
+
+
+def _another_problem(other: dict, other_points: int) -> dict:
+    """The same verdicts on another breathing law."""
+    problem = other["problem"]
+    where = f"beta0 = {problem.beta0}, T = {problem.period}"
+    o_time, o_phase = other["errors"]["time-input"], other["errors"]["phase"]
+    rows = other["rows"]
+    by_name = {r["start"]: r for r in rows}
+    large = [r for r in rows if r["offset"] >= LARGE_OFFSET]
+    numbers = {
+        "other_beta0": problem.beta0, "other_period": problem.period, "other_points": other_points,
+        "other_xyt_growth": bounded(f"{where}: time-input model, error beyond the window / inside",
+                                    o_time["beyond"] / o_time["inside"], GROWTH_BOUND, above=True),
+        "other_xyt_beyond": bounded(f"{where}: time-input model, error beyond the window", o_time["beyond"],
+                                    OFF_THE_CURVE, above=True),
+        "other_phase_growth": bounded(f"{where}: phase model, error beyond the window / inside",
+                                      o_phase["beyond"] / o_phase["inside"], GROWTH_BOUND),
+        "other_xyt_var": bounded(f"{where}: time-input field's late change / the exact change",
+                                 other["variation"]["time-input"], FROZEN_BELOW),
+        "other_phase_var_gap": bounded(f"{where}: phase field's late change / the exact change, minus 1",
+                                       abs(1 - other["variation"]["phase"]), BREATHING_WITHIN),
+    }
+    for label, short in MODELS.items():
+        noisy = by_name["noisy"][f"{label} error"]
+        numbers |= {
+            f"other_{short}_ellipse_below_noisy": fact(
+                f"{where}: {label} model, training-start error < noisy-start error",
+                by_name["ellipse"][f"{label} error"] < noisy),
+            f"other_{short}_large_above_noisy": fact(
+                f"{where}: {label} model, every large perturbation errs more than the noisy start",
+                min(r[f"{label} error"] for r in large) > noisy),
+        }
+    return numbers | {
+        "other_rhythm_gap": bounded(f"{where}: 1 - correlation of the breathing signals, worst start and model",
+                                    1 - min(r[f"{label} correlation"] for r in rows for label in MODELS),
+                                    1 - MIN_RHYTHM),
+        "other_swing_error": bounded(f"{where}: |swing ratio - 1|, worst start and model",
+                                     max(abs(r[f"{label} swing"] - 1) for r in rows for label in MODELS),
+                                     SWING_WITHIN),
     }

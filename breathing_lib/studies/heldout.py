@@ -1,7 +1,7 @@
 """In-sample and held-out errors: a trained model scored against the exact flow on its training
 grid and on grids it never saw.
 
-A model is trained on one grid: N = config.num_points points of the seed's initial curve,
+A model is trained on one grid: N = config.num_points points of the problem's initial curve,
 config.num_time_steps times evenly spaced over [0, t_final]. Its error there is in-sample.
 `heldout_errors` also scores it, against the exact flow of the config's problem, on grids
 that differ in one thing each (held-out):
@@ -22,19 +22,26 @@ settings differ only in where the model is asked, not in the integrator's step. 
 rk4 on the output grid, the training solver, would take 4x smaller steps on the finer
 times and so change the flow itself; chapter 4 measures how little dopri5 moves the
 in-sample error of an rk4-trained model.)
+
+This is chapter 12's study: beside the held-out table, the largest point errors of the models its
+pictures show (`point_errors`) and every number and claim of the chapter (`findings`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
+import torch
 from torch import nn
 
+from ..checks import Check, bounded, fact
 from ..device import one_thread_on_cpu
 from ..inference import predict
 from ..metrics import curve_errors
 from ..models import field_device
+from ..store import trained_model
 from ..train import SECOND_ORDER_RECIPE, TrainConfig
 from ..validation import ConfigError, require_int_at_least
 from ..viz.tables import html_table
@@ -171,3 +178,164 @@ def plot_heldout(errors: dict[str, dict], quantity: str = "curve_mse", ax=None):
     ax.legend(fontsize=7, ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.figure.tight_layout()
     return ax
+
+
+def book_heldout_errors(*, coarse_points: int, fine_points: int, time_factor: int) -> dict[str, dict]:
+    """heldout_errors of every model of BOOK_MODELS, by name: each from the store (trained there if it lacks it)."""
+    return {name: heldout_errors(trained_model(config, progress=False).model, config, coarse_points=coarse_points,
+                                 fine_points=fine_points, time_factor=time_factor)
+            for name, config in BOOK_MODELS.items()}
+
+
+class Columns(NamedTuple):
+    """The headers of point_errors' table, one per question asked of a model."""
+
+    own: str  # its own problem, inside the training window
+    beyond: str  # its own problem, beyond the window
+    beta0: str  # another beta0, inside the window
+    period: str  # another period, inside the window
+
+
+def point_error_columns(training: TrainConfig, t_max: float, other_beta0: float, other_period: float) -> Columns:
+    """The headers as the chapter's table prints them, from the training window and the questions' values."""
+    window = training.t_final
+    return Columns(f"own, t <= {window:g}", f"own, {window:g} < t <= {t_max:g}", f"beta0 = {other_beta0:g}",
+                   f"T = {other_period:g}")
+
+
+def point_errors(lab, models, training: TrainConfig, *, other_beta0: float, other_period: float,
+                 num_points: int) -> dict[str, dict[str, float]]:
+    """Each model's largest point error over the frames of a FlowLab's time grid, by point_error_columns:
+    on its training problem inside and beyond the window (up to lab.t_max), and inside the window on
+    the problem with another beta0 or another period."""
+    columns = point_error_columns(training, lab.t_max, other_beta0, other_period)
+    window, beta0, period = training.t_final, training.beta0, training.period
+    asked = {columns.own: (beta0, period, {"t_to": window}),
+             columns.beyond: (beta0, period, {"t_from": window + lab.step}),
+             columns.beta0: (other_beta0, period, {"t_to": window}),
+             columns.period: (beta0, other_period, {"t_to": window})}
+    return {name: {column: lab.max_point_error(name, b, p, num_points, **span)
+                   for column, (b, p, span) in asked.items()} for name in models}
+
+
+# The chapter's checked claims (chapter 12): the bounds its text states
+FIT_BOUND = 0.1  # a good fit: largest point error under this, a seventh of the smallest semi-axis
+# Beyond the window within EXTRAPOLATION_BOUND x the fit's error: a per-period map close to the identity
+# lets the error grow about linearly in time, 2x by t = 3, twice the window (measured 1.5x, 2.0x with
+# ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1); 10x, an order of magnitude, leaves room for another
+# machine's training path, and the time-input model fails it 30x over.
+EXTRAPOLATION_BOUND = 10
+INTERPOLATION_BOUND = 10  # "the sampling does not matter": each held-out MSE in the window within 10x of the in-sample one
+READS_TIME = ("time-input", "stream", "second-order-time")  # the models that take t as an input
+GLUE_NAMES = {"time-input": "xyt"}  # a model's name in the glue keys, where it is not the model's own
+
+
+def _require_models(name: str, by_model, models: tuple[str, ...]) -> None:
+    missing = [model for model in models if model not in by_model]
+    if missing:
+        raise ConfigError(f"{name} must have the models {missing}: the chapter's claims are about them")
+
+
+def _semi_axes(training: TrainConfig) -> list[float]:
+    """The semi-axes at t = 0 and half a period on: the scale the text compares errors with (closed form)."""
+    return [float(a) for a in training.problem.semi_axes(torch.tensor([0.0, training.period / 2]))[0]]
+
+
+def _explorer_findings(errors, columns: Columns, smallest_axis: float) -> dict:
+    """The pictures' models on their own problem, on two others, and beyond the window."""
+    numbers = {}
+    for name, e in errors.items():
+        key = f"headline_{GLUE_NAMES.get(name, name)}"
+        numbers[f"{key}_own"] = bounded(f"{name}: largest point error on its own problem, in the window",
+                                        e[columns.own], FIT_BOUND)
+        # another problem: an error of the curve's size (over a fifth of the smallest semi-axis), > 10x the fit's
+        for column, suffix in ((columns.beta0, "beta"), (columns.period, "period")):
+            numbers[f"{key}_{suffix}"] = bounded(f"{name}, {column}: largest point error, over a fifth of the "
+                                                 "smallest semi-axis", e[column], smallest_axis / 5, above=True)
+            numbers[f"{key}_{suffix}_over_fit"] = bounded(f"{name}, {column}: largest point error over the fit's",
+                                                          e[column] / e[columns.own], 10, above=True)
+    phase, xyt = errors["phase"], errors["time-input"]
+    extrapolates = [name for name, e in errors.items() if e[columns.beyond] < EXTRAPOLATION_BOUND * e[columns.own]]
+    return numbers | {
+        "fit_bound": FIT_BOUND,
+        "extrapolation_bound": EXTRAPOLATION_BOUND,
+        # the phase model extrapolates; the time-input model's error grows to the size of the curve
+        "phase_beyond_over_fit": bounded("phase: error beyond the window over the fit's (it extrapolates)",
+                                         phase[columns.beyond] / phase[columns.own], EXTRAPOLATION_BOUND),
+        "headline_phase_beyond": phase[columns.beyond],
+        "headline_xyt_beyond": bounded("time-input: largest point error beyond the window, over 0.5",
+                                       xyt[columns.beyond], 0.5, above=True),
+        "xyt_beyond_over_fit": bounded("time-input: error beyond the window over the fit's",
+                                       xyt[columns.beyond] / xyt[columns.own], 10, above=True),
+        "headline_extrapolates": ", ".join(extrapolates) or "none",
+        "only_phase_extrapolates": fact("the results page's verdict: only the phase model extrapolates",
+                                        extrapolates == ["phase"]),
+    }
+
+
+def _heldout_findings(heldout, training: TrainConfig, smallest_axis: float) -> dict:
+    """Every book model on its training grid and on held-out grids (heldout_errors)."""
+    k, window = training.num_time_steps, training.t_final
+    mse = {name: {setting: e["curve_mse"] for setting, e in by_setting.items()} for name, by_setting in heldout.items()}
+    in_window = [m[s] / m[IN_SAMPLE] for m in mse.values() for s in m if s not in (IN_SAMPLE, BEYOND)]
+    time_models = [name for name, config in BOOK_MODELS.items() if config.model in READS_TIME]
+    time_growth = [mse[name][BEYOND] / mse[name][IN_SAMPLE] for name in time_models]
+    time_err = [heldout[name][BEYOND]["max_point_error"] for name in time_models]
+    return {
+        # 4k times over the window meet the k training times only where i (k - 1) = j (4k - 1)
+        "heldout_trained_alike": fact("held-out table: every book model was trained on 32 times over [0, 1.5]",
+                                      all(c.num_time_steps == k == 32 and c.t_final == window == 1.5
+                                          for c in BOOK_MODELS.values())),
+        "heldout_times_disjoint": fact("the 4x time grid shares only t = 0 and t = 1.5 with the training times",
+                                       np.gcd(k - 1, 4 * k - 1) == 1),
+        "heldout_interp_bound": INTERPOLATION_BOUND,
+        "heldout_interp_max": bounded("held-out inside the window (17 or 600 points, 4x times): largest MSE / "
+                                      "training-grid MSE, any model", max(in_window), INTERPOLATION_BOUND),
+        "heldout_interp_min": bounded("held-out inside the window: smallest MSE / training-grid MSE, any model",
+                                      min(in_window), 1 / INTERPOLATION_BOUND, above=True),
+        "heldout_time_models": ", ".join(time_models),
+        # time input: beyond the window an order of magnitude and more worse (30x; measured over 300x)
+        "heldout_time_growth_min": bounded("time-input models: smallest MSE beyond the window / training-grid MSE",
+                                           min(time_growth), 30, above=True),
+        "heldout_time_err_min": bounded("time-input models: smallest largest point error beyond the window, over a "
+                                        "fifth of the smallest semi-axis", min(time_err), smallest_axis / 5,
+                                        above=True),
+        "heldout_time_err_max": max(time_err),
+        "heldout_phase_beyond": mse["phase"][BEYOND],
+        # the phase model keeps its accuracy: beyond-window MSE within 50x its in-sample one (measured ~5x)
+        "heldout_phase_growth": bounded("phase: MSE beyond the window / training-grid MSE",
+                                        mse["phase"][BEYOND] / mse["phase"][IN_SAMPLE], 50),
+        "heldout_phase_gap": bounded("default recipe / phase: MSE beyond the window",
+                                     mse["default recipe"][BEYOND] / mse["phase"][BEYOND], 1e3, above=True),
+        "heldout_auto_vs_default": bounded("autonomous / default recipe: MSE on the training grid",
+                                           mse["autonomous"][IN_SAMPLE] / mse["default recipe"][IN_SAMPLE], 100,
+                                           above=True),
+    }
+
+
+def findings(errors: dict[str, dict[str, float]], heldout: dict[str, dict], training: TrainConfig, *, t_max: float,
+             other_beta0: float, other_period: float, heldout_points: tuple[int, int], time_factor: int,
+             browser_tolerance: float) -> dict[str, float | str | Check]:
+    """Every number chapter 12 states and every claim it checks, in its order.
+
+    errors: point_errors of the pictures' models (the time-input and the phase model at least) on the
+    problem they were trained on, `training`, up to t_max; heldout: book_heldout_errors (every book
+    model, by BOOK_MODELS' names) with the held-out numbers of points `heldout_points` and time_factor;
+    browser_tolerance: how close the site's tests hold the page's points to the library's.
+    """
+    _require_models("errors", errors, ("time-input", "phase"))
+    _require_models("heldout", heldout, tuple(BOOK_MODELS))
+    semi_axes = _semi_axes(training)
+    columns = point_error_columns(training, t_max, other_beta0, other_period)
+    return {
+        "axis_min": min(semi_axes),
+        "axis_max": max(semi_axes),
+        "browser_tolerance": browser_tolerance,
+        "t_max": t_max,
+        "other_beta0": other_beta0,
+        "other_period": other_period,
+        "heldout_points_text": " or ".join(map(str, heldout_points)),
+        "time_factor": time_factor,
+        "axis_min_over_half": fact("the smallest semi-axis is over 0.5", min(semi_axes) > 0.5),
+        "axis_max_under_three_halves": fact("the largest semi-axis is under 1.5", max(semi_axes) < 1.5),
+    } | _explorer_findings(errors, columns, min(semi_axes)) | _heldout_findings(heldout, training, min(semi_axes))

@@ -18,14 +18,19 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from ..checks import Check, bounded, fact
 from ..device import one_thread_on_cpu, resolve_device
 from ..memory import peak_memory
 from ..models import TIME_SCALES
 from ..store import load_checkpoint, save_checkpoint
-from ..train import TrainConfig, fit, new_model, strategy_loss, training_data
-from ..validation import require_choice
+from ..train import TrainConfig, fit, new_model, shooting_windows, strategy_loss, training_data
+from ..validation import ConfigError, require_choice
 
 THRESHOLDS = (6e-4, 1e-5)
+QUALITY = THRESHOLDS[0]  # the original study's final quality, which every recipe races to
+ORIGINAL = "original (rollout, adjoint)"  # the recipes' names, as a record's table spells them
+DEFAULT = "collocation + L-BFGS (default)"
+FAITHFUL = "original, time over std(t) (chapter 2's run)"
 
 
 def recipes(original_epochs: int = 2500, original_time_scale: str = "std") -> dict[str, TrainConfig]:
@@ -35,12 +40,12 @@ def recipes(original_epochs: int = 2500, original_time_scale: str = "std") -> di
     "window" runs the same recipe with time divided by the window's length, and names it so.
     """
     require_choice("original_time_scale", original_time_scale, TIME_SCALES)
-    name = "original (rollout, adjoint)" if original_time_scale == "std" else f"original, {original_time_scale} time"
+    name = ORIGINAL if original_time_scale == "std" else f"original, {original_time_scale} time"
     return {
         name: TrainConfig.original(epochs=original_epochs, time_scale=original_time_scale),
         "shooting (Adam)": TrainConfig(strategy="shooting", epochs=500, lbfgs_steps=0, finetune_steps=0),
         "shooting + L-BFGS": TrainConfig(strategy="shooting", epochs=300, lbfgs_steps=100, finetune_steps=20),
-        "collocation + L-BFGS (default)": TrainConfig(),
+        DEFAULT: TrainConfig(),
     }
 
 
@@ -174,6 +179,48 @@ def work_to(config: TrainConfig, history: dict, mse: float) -> tuple[int | None,
     return next(((n, c) for n, c, m in zip(evaluations, calls, history["mse"]) if m <= mse), (None, None))
 
 
+def ratio(a, b) -> float:
+    """a / b, NaN when either is None (a level never reached): a NaN fails every check it feeds."""
+    return float("nan") if a is None or b is None else a / b
+
+
+def work_to_quality(rows: list[dict], configs: dict[str, TrainConfig], faithful) -> dict[str, tuple]:
+    """(loss evaluations, network calls) to QUALITY of the faithful original (a FitResult: chapter 2's
+    run) and of each raced recipe (race's rows), by name; (None, None) for one that never got there."""
+    return {FAITHFUL: work_to(faithful.config, faithful.history, QUALITY),
+            **{r["recipe"]: work_to(configs[r["recipe"]], r["history"], QUALITY) for r in rows}}
+
+
+def calls_table(rows: list[dict], configs: dict[str, TrainConfig], faithful) -> list[dict]:
+    """The work each recipe needed to reach QUALITY, and how many times the default's (the last row)."""
+    to_quality = work_to_quality(rows, configs, faithful)
+    fast_calls = to_quality[rows[-1]["recipe"]][1]
+    return [{"recipe": name, "loss evaluations to 6e-04": n, "network calls to 6e-04": calls,
+             "x fewer calls than the default": ratio(calls, fast_calls)} for name, (n, calls) in to_quality.items()]
+
+
+def shooting_window_count(config: TrainConfig) -> int:
+    """How many windows a shooting recipe integrates together on the config's training data."""
+    return len(shooting_windows(*training_data(config), config.window)[0])
+
+
+def batch_points(config: TrainConfig) -> int:
+    """Points in one network call of the recipe's loss: the curve (a rollout), every window's curve
+    (shooting, all windows in one batch) or every observed (x, y, t) (collocation, one call)."""
+    if config.strategy == "shooting":
+        return shooting_window_count(config) * config.num_points
+    return (config.num_time_steps if config.strategy == "collocation" else 1) * config.num_points
+
+
+def work_table(work: dict[str, dict[str, Work]], points: dict[str, int]) -> list[dict]:
+    """One row per recipe of {recipe: loss_work(...)}: its points per call and, for its loss and its
+    gradient, the network calls, operators, kernels and syncs counted."""
+    counts = (("network calls", "field_calls"), ("operators", "ops"), ("kernels", "kernels"), ("syncs", "syncs"))
+    return [{"recipe": name, "points per call": points[name],
+             **{f"{phase}: {what}": getattr(w[phase], key) for phase in ("loss", "gradient") for what, key in counts}}
+            for name, w in work.items()]
+
+
 def epoch_peak_bytes(config: TrainConfig, device) -> int:
     """Peak memory allocated by one forward + backward pass of the strategy's loss."""
     t, truth = training_data(config, device)
@@ -282,3 +329,171 @@ def read_record(path) -> dict:
             break
         rows[line[:32].strip()] = {c: None if v == "never" else float(v) for c, v in zip(COLUMNS, values)}
     return {"meta": meta, "rows": rows}
+
+
+
+# The chapter's checked claims (chapter 10): the bounds its text states
+CALLS_BOUND = 100  # the default needs at least this many times fewer network calls to 6e-4
+FAST_MSE_BOUND = 5e-5  # the default ends at an MSE of the order of 1e-5, under this
+
+
+def _total(work: dict[str, Work], key: str) -> int:
+    """A count of one epoch: its loss and its gradient together."""
+    return sum(getattr(phase, key) for phase in work.values())
+
+
+def _race_findings(rows, configs, faithful, original_study_final) -> dict:
+    """The race, told in work (loss evaluations, network calls to QUALITY) and in MSEs on the training
+    grid. Its seconds are checked only as orderings side by side: a loaded machine stretches them."""
+    original, shooting, _, default = rows
+    to_quality = work_to_quality(rows, configs, faithful)
+    (faithful_steps, faithful_calls), (orig_steps, orig_calls) = to_quality[FAITHFUL], to_quality[original["recipe"]]
+    fast_steps, fast_calls = to_quality[default["recipe"]]
+    original_epochs = configs[original["recipe"]].epochs
+    speedup, shoot_speedup = (ratio(original["s to 6e-04"], r["s to 6e-04"]) for r in (default, shooting))
+    return {
+        "faithful_reaches_6e4": fact("the faithful original (chapter 2's run) reaches MSE 6e-4 within its 2500 epochs",
+                                     faithful_steps is not None),
+        "faithful_steps_6e4": faithful_steps,
+        "faithful_calls_6e4": f"{faithful_calls:,}",
+        "faithful_6e4": time_to(faithful.history, QUALITY),
+        "faithful_device": faithful.metrics["device"],
+        "orig_reaches_6e4": fact(f"the raced original (time over the window) reaches MSE 6e-4 within its "
+                                 f"{original_epochs} epochs", orig_steps is not None),
+        "orig_epochs": original_epochs,
+        "orig_steps_6e4": orig_steps,
+        "orig_6e4": original["s to 6e-04"],
+        "orig_ms": original["ms/epoch"],
+        "faithful_mse": bounded("the faithful original's best full-rollout MSE, above 1e-5 (it never reaches 1e-5)",
+                                faithful.metrics["train_mse"], 1e-5, above=True),
+        "orig_mse": bounded("the raced original's best full-rollout MSE in its run, above 1e-5 (it never reaches 1e-5)",
+                            original["final MSE"], 1e-5, above=True),
+        "fast_mse": bounded(f"the default's best full-rollout MSE, of the order of 1e-5: under {FAST_MSE_BOUND:.0e}",
+                            default["final MSE"], FAST_MSE_BOUND),
+        "fast_mse_bound": FAST_MSE_BOUND,
+        "original_study_final": original_study_final,
+        "mse_ratio": bounded("the original study's final loss / the default's best full-rollout MSE: over 10",
+                             original_study_final / default["final MSE"], 10, above=True),
+        "fast_steps_6e4": fast_steps,
+        "fast_6e4": default["s to 6e-04"],
+        "calls_ratio": bounded("network calls to MSE 6e-4, raced original / default",
+                               ratio(orig_calls, fast_calls), CALLS_BOUND, above=True),
+        "calls_bound": CALLS_BOUND,
+        "faithful_calls_ratio": bounded("network calls to MSE 6e-4, faithful original / default",
+                                        ratio(faithful_calls, fast_calls), CALLS_BOUND, above=True),
+        "speedup": speedup,  # seconds: only its order is checked
+        "default_sooner": fact("side by side, the default reaches MSE 6e-4 in fewer seconds than the raced original",
+                               speedup > 1),
+        "shoot_speedup": shoot_speedup,
+        "shooting_sooner": fact("side by side, shooting (Adam) reaches MSE 6e-4 in fewer seconds than the raced "
+                                "original", shoot_speedup > 1),
+        "shoot_calls_ratio": bounded("network calls to MSE 6e-4, raced original / shooting (Adam): shooting needs "
+                                     "fewer", ratio(orig_calls, to_quality[shooting["recipe"]][1]), 1, above=True),
+        "shoot_mse": bounded("shooting (Adam) levels off above 1e-5: its best full-rollout MSE",
+                             shooting["final MSE"], 1e-5, above=True),
+        "num_parameters": f"{sum(p.numel() for p in default['model'].parameters()):,}",
+    }
+
+
+def _work_findings(original_config, shooting_config, default_config, work, faithful_work, points) -> dict:
+    """What an epoch of each recipe asks of the machine, counted (loss_work): network calls, operators,
+    kernels, syncs. Counts, not seconds: they hold on any machine with the same torch and torchdiffeq."""
+    orig_work, fast_work = work["original"], work["collocation"]
+    intervals = original_config.num_time_steps - 1
+    return {
+        "orig_calls_per_step": calls_per_step(original_config)[0],
+        "fast_calls_per_step": calls_per_step(default_config)[0],
+        "orig_forward_calls": orig_work["loss"].field_calls,
+        "orig_adjoint_calls": orig_work["gradient"].field_calls,
+        "orig_points": points["original"],
+        "num_windows": shooting_window_count(shooting_config),
+        "shoot_calls": _total(work["shooting"], "field_calls"),
+        "shoot_points": f"{points['shooting']:,}",
+        "coll_calls": _total(fast_work, "field_calls"),
+        "coll_points": f"{points['collocation']:,}",
+        "orig_ops": f"{_total(orig_work, 'ops'):,}",
+        "orig_kernels": f"{_total(orig_work, 'kernels'):,}",
+        "orig_syncs": _total(orig_work, "syncs"),
+        "fast_ops": _total(fast_work, "ops"),
+        "fast_kernels": _total(fast_work, "kernels"),
+        "fast_syncs": _total(fast_work, "syncs"),
+        "intervals": intervals,
+        "orig_calls_counted": fact("network calls per epoch of the original, counted: as many in the adjoint solve as "
+                                   "forward, 4 RK4 stages per interval each",
+                                   orig_work["loss"].field_calls == orig_work["gradient"].field_calls == 4 * intervals),
+        "faithful_counts_same": fact("the faithful original's epoch (time over std(t)) counts the same calls, "
+                                     "operators and syncs",
+                                     [w[:4] for w in faithful_work.values()] == [w[:4] for w in orig_work.values()]),
+        "fast_never_syncs": fact("the default's epoch reads nothing back to the host (0 syncs)",
+                                 _total(fast_work, "syncs") == 0),
+        "orig_syncs_checked": bounded("syncs per epoch of the original: over 100", _total(orig_work, "syncs"), 100,
+                                      above=True),
+        "kernels_ratio": bounded("kernels per epoch, original / default: over 50",
+                                 _total(orig_work, "kernels") / _total(fast_work, "kernels"), 50, above=True),
+    }
+
+
+def _fd_findings(fd_error: dict[int, float]) -> dict:
+    """The finite-difference velocities collocation regresses on, by the number of snapshots K: good to
+    well under 1% at the K it trains on (32), over 1% at 16, where a fine-tune is worth its cost."""
+    return {
+        "coarse_snapshots": min(fd_error),
+        "fd_ratio": bounded("finite-difference velocity error, K = 32 over K = 64: finer snapshots, smaller error",
+                            fd_error[32] / fd_error[64], 1, above=True),
+        "fd_32": bounded("finite-difference velocity error, K = 32 (good to well under 1%)", fd_error[32], 5e-3),
+        "fd_16": bounded("finite-difference velocity error, K = 16 (over 1%: a fine-tune is worth its cost)",
+                         fd_error[16], 1e-2, above=True),
+    }
+
+
+def _record_findings(rows, work, record, build_device, launch_us) -> dict:
+    """The GPU record beside this build's counts. The record was not measured by this build: it is
+    stated, with its date, device, torch and commit, and no claim rests on it."""
+    original, *_, default = rows
+    meta, gpu = record["meta"], record["rows"]
+    gpu_original_ms, gpu_default_ms = gpu[ORIGINAL]["ms/epoch"], gpu[DEFAULT]["ms/epoch"]
+    orig_kernels = _total(work["original"], "kernels")
+    return {
+        "build_device": build_device,
+        "record_caption": f"made on {meta['date']} on {meta['device']}, with torch {meta['torch']} "
+                          f"(commit: {meta['commit']}).",
+        "record_date": meta["date"],
+        "record_device": meta["device"],
+        "record_torch": meta["torch"],
+        "torch_version": torch.__version__,
+        "gpu_orig_ms": gpu_original_ms,
+        "gpu_fast_ms": gpu_default_ms,
+        "gpu_vs_build": "longer than" if gpu_original_ms > original["ms/epoch"] else "shorter than",
+        "launch_lo": launch_us[0],
+        "launch_hi": launch_us[1],
+        "launch_floor_ms": orig_kernels * launch_us[0] / 1000,
+        "launch_ceiling_ms": orig_kernels * launch_us[1] / 1000,
+        "record_us_per_kernel": 1000 * gpu_original_ms / orig_kernels,
+        "gpu_batch_gain": gpu_original_ms / gpu_default_ms,
+        "cpu_batch_gain": original["ms/epoch"] / default["ms/epoch"],
+    }
+
+
+def findings(rows: list[dict], configs: dict[str, TrainConfig], faithful, work: dict[str, dict[str, Work]],
+             faithful_work: dict[str, Work], points: dict[str, int], fd_error: dict[int, float], record: dict, *,
+             build_device: str, launch_us: tuple, original_study_final: float) -> dict[str, float | str | Check]:
+    """Every number chapter 10 states and every claim it checks, in its order.
+
+    rows: race(configs) (the raced original, shooting (Adam), shooting + L-BFGS, the default, as
+    recipes(...) orders them); faithful: chapter 2's FitResult of TrainConfig.original();
+    work: {"original", "shooting", "collocation": loss_work(...)} of the raced recipes and
+    faithful_work the faithful original's; points: each of those recipes' batch_points; fd_error:
+    the finite-difference velocities' relative error by number of snapshots (16, 32 and 64 at least);
+    record: read_record of the GPU record; build_device: where this build ran, in words; launch_us:
+    a kernel launch's typical host cost, lowest and highest, in microseconds.
+    """
+    if not (isinstance(rows, list) and len(rows) == 4):
+        raise ConfigError("rows must be the four rows of race(recipes(...)): the original, shooting (Adam), "
+                          "shooting + L-BFGS and the default")
+    if not {16, 32, 64} <= set(fd_error):
+        raise ConfigError(f"fd_error must have the errors at 16, 32 and 64 snapshots, got {sorted(fd_error)}")
+    original_config, shooting_config, _, default_config = (configs[r["recipe"]] for r in rows)
+    return (_race_findings(rows, configs, faithful, original_study_final)
+            | _work_findings(original_config, shooting_config, default_config, work, faithful_work, points)
+            | _fd_findings(fd_error)
+            | _record_findings(rows, work, record, build_device, launch_us))

@@ -17,6 +17,7 @@ from matplotlib.animation import FuncAnimation
 
 from ..metrics import to_numpy
 from ..models import field_device, velocity_function
+from ..validation import require_int_at_least, require_positive
 
 TRUTH_COLOR = "tab:blue"
 PRED_COLOR = "tab:red"
@@ -49,11 +50,14 @@ def plot_history(history: dict, axes=None):
     return axes
 
 
-def _quiver_grid(extent: float, n: int = 15) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-    axis = np.linspace(-extent, extent, n)
+def quiver_grid(extent: float, grid_size: int = 15) -> np.ndarray:
+    """The points (G, 2) where a figure draws a field's arrows: a grid_size x grid_size square
+    grid over [-extent, extent]^2, row by row (x varies fastest). One grid for the animations
+    and the explorer's still frames, so their arrows sit at the same places."""
+    extent = require_positive("extent", extent)
+    axis = np.linspace(-extent, extent, require_int_at_least("grid_size", grid_size, 2))
     xx, yy = np.meshgrid(axis, axis)
-    grid = torch.tensor(np.stack([xx.ravel(), yy.ravel()], axis=1), dtype=torch.float32)
-    return xx, yy, grid
+    return np.stack([xx.ravel(), yy.ravel()], axis=1)
 
 
 @torch.no_grad()
@@ -62,8 +66,7 @@ def _field_frames(field, t, extent: float):
     if field is None:
         return None
     velocity_at = velocity_function(field)
-    _, _, grid = _quiver_grid(extent)
-    grid = grid.to(field_device(field))
+    grid = torch.tensor(quiver_grid(extent), dtype=torch.float32, device=field_device(field))
     frames = [velocity_at(torch.tensor(tk, device=grid.device), grid) for tk in t]
     return None if frames[0] is None else [to_numpy(f) for f in frames]
 
@@ -82,9 +85,9 @@ def animate(t, truth, pred=None, field=None, *, title="Breathing ellipse", fps=1
     ax.grid(alpha=0.3)
     quiver, speeds = None, _field_frames(field, t, extent)
     if speeds is not None:
-        xx, yy, _ = _quiver_grid(extent)
+        xx, yy = quiver_grid(extent).T
         fastest = max(1e-9, max(float(np.linalg.norm(s, axis=1).max()) for s in speeds))
-        spacing = xx[0, 1] - xx[0, 0]
+        spacing = xx[1] - xx[0]
         # one fixed scale for all frames: the fastest arrow spans one grid spacing
         quiver = ax.quiver(xx, yy, speeds[0][:, 0], speeds[0][:, 1], color=FIELD_COLOR,
                            angles="xy", scale_units="xy", scale=fastest / spacing, width=0.004)

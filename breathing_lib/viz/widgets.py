@@ -28,7 +28,7 @@ from ..inference import flow
 from ..problem import BreathingEllipse
 from ..train import FitResult, TrainConfig
 from ..validation import ConfigError, require_choice, require_int_at_least, require_positive
-from ..viz.plotting import FIELD_COLOR, PRED_COLOR, TRUTH_COLOR, closed_curve
+from ..viz.plotting import FIELD_COLOR, PRED_COLOR, TRUTH_COLOR, closed_curve, quiver_grid
 
 ANALYTIC_ALPHA = 0.45  # the analytic quiver: the truth's colour, faded so the learned one stays readable
 
@@ -41,13 +41,6 @@ class Frame(NamedTuple):
     pred: np.ndarray  # (N, 2), the model's flow of the chosen problem's initial curve (NaN if the solver failed)
     learned_uv: np.ndarray | None  # (G, 2) on the quiver grid; None when the model has no positional field
     analytic_uv: np.ndarray  # (G, 2)
-
-
-def _grid(extent: float, grid_size: int) -> np.ndarray:
-    """The quiver grid (G, 2), row by row: what `Scene` draws and `FlowLab` evaluates fields on."""
-    axis = np.linspace(-extent, extent, grid_size)
-    xx, yy = np.meshgrid(axis, axis)
-    return np.stack([xx.ravel(), yy.ravel()], axis=1)
 
 
 def reference_speed(problem: BreathingEllipse, extent: float) -> float:
@@ -66,7 +59,7 @@ class Scene:
     """
 
     def __init__(self, ax, extent: float, grid_size: int, legend: bool = True):
-        self.grid = _grid(extent, grid_size)
+        self.grid = quiver_grid(extent, grid_size)  # what the quivers draw and FlowLab evaluates fields on
         self.spacing = 2 * extent / (grid_size - 1)
         xx, yy = self.grid.T
         zeros = np.zeros(len(xx))
@@ -126,7 +119,7 @@ class FlowLab:
         self.beta0_range = (min(betas), max(betas))
         # semi-axes reach sqrt(max(beta0, 1 / beta0)); a margin keeps the curve off the frame
         self.extent = 1.2 * math.sqrt(max(self.beta0_range[1], 1 / self.beta0_range[0]))
-        self.grid = _grid(self.extent, self.grid_size)
+        self.grid = quiver_grid(self.extent, self.grid_size)
         self._t = torch.linspace(0, self.t_max, frames)  # host copy: truth, analytic field, titles
         self._flows: OrderedDict = OrderedDict()  # (label, beta0, period, N) -> (K, N, 2)
         self._fields: dict = {}  # label -> (K, G, 2) or None

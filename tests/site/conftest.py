@@ -4,7 +4,6 @@ import threading
 
 import pytest
 from playwright.sync_api import sync_playwright
-
 from site_helpers import CHROMIUM, CHROMIUM_ARGS, SITE
 
 

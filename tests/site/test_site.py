@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from site_helpers import INLINE, ROOT, SITE, VIEWPORT, offline_page
 
 SCREENSHOTS = SITE.parent / "screenshots"

@@ -1,28 +1,37 @@
 """Perturbed starts, shape moments and the scores of a flow beyond the training data."""
 
 import math
+import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from breathing_lib import BreathingEllipse, ConfigError, build_model, feature_stats, generate_truth
-from breathing_lib.checks import rounding
+from breathing_lib import BreathingEllipse, ConfigError, TrainConfig, build_model, feature_stats, generate_truth
+from breathing_lib.checks import CheckFailed, Checks, rounding
+from breathing_lib.inference import predict
 from breathing_lib.metrics import self_intersections
 from breathing_lib.models import AnalyticField
 from breathing_lib.studies.extrapolation import (
     START_NAMES,
+    StartFlow,
     aspect_and_angle,
     breathing_agreement,
     breathing_signal,
+    cli_agreement,
     compare_flow,
     compare_flows,
     data_offset,
     extrapolation_study,
+    findings,
     outside_swept,
+    phase_periodicity,
     rank_correlation,
+    reads_time,
     region_moments,
     saturated_fraction,
+    shade_window,
     start_curves,
     start_table,
     time_variation,
@@ -150,12 +159,23 @@ def test_time_variation_and_saturation(problem):
 
     assert time_variation(Frozen(), problem, (1.0, 0.5), t) == 0.0
     times, curves = generate_truth(2.0, 2 * math.pi, 1.5, 32, 8)
-    seed = build_model("time-input", feature_stats(times, curves))
-    inside = saturated_fraction(seed, (1.0, 0.0), torch.linspace(0, 1.5, 5))
-    far = saturated_fraction(seed, (1.0, 0.0), torch.tensor([1e5]))
+    time_input = build_model("time-input", feature_stats(times, curves))
+    inside = saturated_fraction(time_input, (1.0, 0.0), torch.linspace(0, 1.5, 5))
+    far = saturated_fraction(time_input, (1.0, 0.0), torch.tensor([1e5]))
     assert inside.max() < 0.5 and far[0] == 1.0  # every unit with a time weight saturates as t grows
-    with pytest.raises(ConfigError, match="time input"):
-        saturated_fraction(build_model("autonomous"), (1.0, 0.0), t)
+    for kind in ("autonomous", "phase", "second-order-time"):
+        with pytest.raises(ConfigError, match="time input"):
+            saturated_fraction(build_model(kind), (1.0, 0.0), t)
+
+
+def test_reads_time_asks_what_the_network_sees():
+    xy = torch.tensor([[0.5, -0.3]])
+    seen = {kind: reads_time(build_model(kind), xy)
+            for kind in ("time-input", "stream", "autonomous", "phase", "second-order", "second-order-time")}
+    # a phase model's clock is its state, and a second-order model's state needs a velocity
+    assert seen == {"time-input": True, "stream": True, "autonomous": False, "phase": False, "second-order": False,
+                    "second-order-time": False}
+    assert not reads_time(AnalyticField(BreathingEllipse()), xy)  # no network at all
 
 
 def test_window_errors_and_rank_correlation():
@@ -189,5 +209,109 @@ def test_extrapolation_study_scores_the_exact_field_as_perfect(problem):
     assert study["errors"]["phase"]["beyond"] < 2e-5  # the exact field, standing in for the phase model
     assert study["variation"]["phase"] == pytest.approx(1.0, rel=1e-4)
     assert [r["start"] for r in study["rows"]] == list(START_NAMES)
+    assert (study["problem"], study["window"], study["periods"], study["steps_per_period"]) == (problem, 1.5, 3, 8)
     with pytest.raises(ConfigError, match="periods"):
         extrapolation_study(untrained, AnalyticField(problem), problem, 1.5, periods=2)
+
+
+def test_shade_window_marks_the_training_window():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    shade_window(ax, 1.5)
+    (span,) = ax.patches
+    assert (span.get_x(), span.get_x() + span.get_width()) == (0.0, 1.5) and span.get_label() == "training window"
+    plt.close(fig)
+
+
+def test_phase_periodicity_is_rounding_for_a_phase_model_only(problem):
+    times, curves = generate_truth(2.0, 2 * math.pi, 1.5, 32, 8)
+    stats = feature_stats(times, curves)
+    phase = phase_periodicity(build_model("phase", stats), problem)
+    # the claim chapter 9 makes: phi + 2 pi rounds at 4 pi eps of float32, passed on at the field's scale
+    assert phase["scale"] > 0 and phase["gap"] < rounding(phase["scale"], torch.float32, ulps=256)
+    time_input = phase_periodicity(build_model("time-input", stats), problem)
+    assert time_input["gap"] > 1e-3 * time_input["scale"]  # t + T is another input to a time-input network
+
+
+def test_cli_agreement_compares_with_the_librarys_predict(problem):
+    config = TrainConfig(beta0=problem.beta0, period=problem.period, num_points=16)
+    fits = {"exact": SimpleNamespace(model=AnalyticField(problem), config=config)}
+    same = predict(fits["exact"].model, problem, num_points=16, num_time_steps=33, t_final=3.0)
+    run = {"status": 0, "t": same.t.numpy(), "x": same.pred.numpy()}
+    scores = cli_agreement({"exact": run}, fits, 3.0, 1.5)["exact"]
+    assert scores["status"] == 0 and scores["gap"] == 0.0
+    assert scores["scale"] == pytest.approx(math.sqrt(problem.beta0), rel=1e-4)  # the longest semi-axis
+    assert scores["beyond"] < 2e-5  # the exact field: dopri5's error
+    moved = cli_agreement({"exact": run | {"x": run["x"] + 0.25}}, fits, 3.0, 1.5)["exact"]
+    assert moved["gap"] == pytest.approx(0.25, rel=1e-5)
+    assert moved["beyond"] == pytest.approx(0.25 * math.sqrt(2), rel=1e-3)  # (0.25, 0.25) off the exact curve
+
+
+
+
+def _good_results(problem, window=1.5, periods=4, steps_per_period=8):
+    """What extrapolation_study returns, made by hand so that every claim of chapter 9 holds."""
+    t_long = torch.linspace(0, periods * problem.period, periods * steps_per_period + 1)
+    starts = start_curves(problem, 32)
+    phase_long = {}
+    for name, x0 in starts.items():
+        exact = problem.flow(x0.double(), t_long.double()).float()
+        # a slightly larger curve: off by about 1 %, breathing exactly as the truth does
+        phase_long[name] = StartFlow(t_long, 1.01 * exact, exact, np.full(len(t_long), 0.01), 0)
+    offsets = dict(zip(START_NAMES, (0.0, 0.1, 0.3, 0.4, 0.3, 0.5)))
+    rows = [{"start": name, "offset": offset, "outside": 0.0}
+            | {f"{label} {key}": value for label in ("time-input", "phase")
+               for key, value in (("error", 0.01 + offset), ("correlation", 0.99), ("swing", 1.05),
+                                  ("deviation", 0.1))}
+            for name, offset in offsets.items()]
+    saturation = np.where(t_long.numpy() <= window, 0.1, 0.6)
+    return {"problem": problem, "window": window, "periods": periods, "steps_per_period": steps_per_period,
+            "t_long": t_long, "starts": starts, "phase_long": phase_long, "rows": rows, "saturation": saturation,
+            "errors": {"time-input": {"inside": 0.01, "beyond": 3.0}, "phase": {"inside": 0.01, "beyond": 0.03}},
+            "variation": {"time-input": 0.1, "phase": 1.05}}
+
+
+def _findings(results, other, cli=None):
+    cli = cli or {"time-input": {"status": 0, "gap": 0.0, "scale": 2.0, "beyond": 3.0},
+                  "phase": {"status": 0, "gap": 1e-7, "scale": 2.0, "beyond": 0.01}}
+    return findings(results, other, periodicity={"gap": 1e-7, "scale": 1.0}, cli=cli,
+                    perturbations=dict(noise=0.03, shift=(0.3, 0.2), angle=math.pi / 6, scale=1.25, seed=0),
+                    animated_start="rotated", other_points=64)
+
+
+def test_findings_state_every_number_of_the_prose_and_check_every_claim(problem, glued, shown):
+    results, other = _good_results(problem), _good_results(BreathingEllipse(beta0=3.0, period=0.8))
+    numbers = _findings(results, other)
+    assert shown("09_extrapolation", numbers) == (3, 21, 16)
+    assert numbers["period_gap"].kind == numbers["cli_gap_xyt"].kind == "exact"
+    assert numbers["four_large"].kind == "logical" and numbers["xyt_growth"].above
+    assert numbers["other_xyt_growth"].claim.startswith("beta0 = 3.0, T = 0.8: ")
+    assert glued["shift_text"] == "(0.3, 0.2)" and glued["angle_deg"] == pytest.approx(30.0)
+    assert glued["worst_drift_name"] == "time-input model, ellipse start"
+
+
+@pytest.mark.parametrize("claim, spoil", [
+    ("phase model: error beyond the window / inside", lambda r, o: r["errors"]["phase"].update(beyond=1.0)),
+    ("time-input field's late change", lambda r, o: r["variation"].update({"time-input": 0.9})),
+    ("phase model: training-start error < noisy-start error", lambda r, o: r["rows"][0].update({"phase error": 1.0})),
+    ("four large perturbations", lambda r, o: r["rows"][2].update(offset=0.15)),
+    ("phase model: last-period error", lambda r, o: r["phase_long"]["circle"].point_error.__setitem__(-1, 1.0)),
+    ("beta0 = 3.0, T = 0.8: phase model, error beyond", lambda r, o: o["errors"]["phase"].update(beyond=1.0)),
+])
+def test_a_result_that_breaks_a_claim_fails_the_chapter(problem, glued, claim, spoil):
+    results, other = _good_results(problem), _good_results(BreathingEllipse(beta0=3.0, period=0.8))
+    spoil(results, other)
+    with pytest.raises(CheckFailed, match=re.escape(claim)):
+        Checks("9").show(_findings(results, other))
+
+
+def test_a_command_line_that_differs_from_the_library_fails_the_chapter(problem, glued):
+    results, other = _good_results(problem), _good_results(BreathingEllipse(beta0=3.0, period=0.8))
+    cli = {"time-input": {"status": 0, "gap": 1e-3, "scale": 2.0, "beyond": 3.0},
+           "phase": {"status": 0, "gap": 0.0, "scale": 2.0, "beyond": 0.01}}
+    with pytest.raises(CheckFailed, match="command line minus the library's predict, time-input model"):
+        Checks("9").show(_findings(results, other, cli))

@@ -2,6 +2,7 @@ import html
 import inspect
 import math
 import re
+from types import SimpleNamespace
 
 import matplotlib
 
@@ -13,9 +14,10 @@ import torch
 from torch import nn
 
 from breathing_lib import BreathingEllipse, ConfigError, TrainConfig
-from breathing_lib.checks import rounding
+from breathing_lib.checks import CheckFailed, Checks, rounding
 from breathing_lib.models import AnalyticField
 from breathing_lib.solve import integrate
+from breathing_lib.studies import heldout
 from breathing_lib.studies.heldout import BEYOND, BOOK_MODELS, IN_SAMPLE, heldout_errors, heldout_table, plot_heldout
 from breathing_lib.viz.tables import html_table
 
@@ -184,3 +186,104 @@ def test_book_models_are_the_books_configs():
     assert {"time-input", "autonomous", "phase", "second-order", "second-order-time", "stream"} <= kinds
     assert BOOK_MODELS["Fourier loss"].loss == "fourier"
     assert len({config.label() for config in BOOK_MODELS.values()}) == len(BOOK_MODELS)
+
+
+READ_TIME = {name for name, c in BOOK_MODELS.items() if c.model in ("time-input", "stream", "second-order-time")}
+
+
+def explorer_errors(**phase) -> dict:
+    """Largest point errors that tell chapter 12's story: both models fit their own problem, miss the
+    others by the size of the curve, and only the phase model keeps its accuracy beyond the window."""
+    own, beyond, beta0, period = heldout.point_error_columns(TrainConfig(), 3.0, 3.0, 0.8)
+    return {"time-input": {own: 0.02, beyond: 3.0, beta0: 0.8, period: 0.9},
+            "phase": {own: 0.01, beyond: 0.02, beta0: 0.7, period: 0.6} | phase}
+
+
+def book_errors(in_sample=None, changes=None) -> dict:
+    """heldout_errors of every book model: the sampling inside the window changes nothing, the models
+    that read t fail beyond it, the phase model does not, the autonomous one is poor everywhere.
+    in_sample: {model: its in-sample MSE} instead of these; changes: {(model, setting): its MSE there}."""
+    in_sample = {name: 1e-2 if name == "autonomous" else 1e-7 if name == "phase" else 1e-5
+                 for name in BOOK_MODELS} | (in_sample or {})
+    growth = {name: 1e3 if name in READ_TIME else 5.0 for name in BOOK_MODELS}
+    errors = {}
+    for name, mse in in_sample.items():
+        errors[name] = {s: {"curve_mse": mse * f, "max_point_error": 2.0 if s == BEYOND and name in READ_TIME else 0.01,
+                            "nfe": 10, "in_sample": s == IN_SAMPLE, "grid": ""}
+                        for s, f in zip(SETTINGS, (1.0, 1.1, 0.9, 1.0, growth[name]))}
+    for (name, setting), mse in (changes or {}).items():
+        errors[name][setting]["curve_mse"] = mse
+    return errors
+
+
+def chapter_findings(errors=None, book=None, training=None) -> dict:
+    return heldout.findings(errors or explorer_errors(), book or book_errors(), training or TrainConfig(), t_max=3.0,
+                            other_beta0=3.0, other_period=0.8, heldout_points=(17, 600), time_factor=4,
+                            browser_tolerance=1e-9)
+
+
+def test_findings_state_every_number_of_the_prose_and_check_every_claim(glued, quoted):
+    numbers = chapter_findings()
+    ledger = Checks("12")
+    ledger.show(numbers)
+    prose, results_page = quoted("12_explorer")
+    assert prose and results_page and prose | results_page - {"checks_table", "heldout_table"} <= set(glued)
+    kinds = [c.kind for c in ledger.records]
+    assert (kinds.count("exact"), kinds.count("measured"), kinds.count("logical")) == (0, 20, 5)
+    assert numbers["headline_xyt_own"].claim == "time-input: largest point error on its own problem, in the window"
+    assert numbers["headline_phase_beta"].claim == ("phase, beta0 = 3: largest point error, over a fifth of the "
+                                                    "smallest semi-axis") and numbers["headline_phase_beta"].above
+    assert glued["headline_extrapolates"] == "phase" and glued["headline_phase_beyond"] == 0.02
+    assert glued["heldout_points_text"] == "17 or 600" and glued["heldout_interp_max"] == pytest.approx(1.1)
+    assert glued["heldout_time_models"] == ", ".join(name for name in BOOK_MODELS if name in READ_TIME)
+    assert 0.5 < glued["axis_min"] < glued["axis_max"] < 1.5
+
+
+@pytest.mark.parametrize("claim, spoil", [
+    ("phase: error beyond the window over the fit's",
+     lambda: dict(errors=explorer_errors(**{"own, 1.5 < t <= 3": 1.0}))),
+    ("time-input, T = 0.8: largest point error over the fit's",
+     lambda: dict(errors={**explorer_errors(), "time-input": {**explorer_errors()["time-input"], "T = 0.8": 0.15}})),
+    ("held-out table: every book model was trained on 32 times", lambda: dict(training=TrainConfig(num_time_steps=16))),
+    ("held-out inside the window (17 or 600 points, 4x times): largest MSE",
+     lambda: dict(book=book_errors(changes={("stream function", "N = 600"): 2e-4}))),
+    ("phase: MSE beyond the window / training-grid MSE",
+     lambda: dict(book=book_errors(changes={("phase", BEYOND): 1e-5}))),
+    ("autonomous / default recipe: MSE on the training grid",
+     lambda: dict(book=book_errors(in_sample={"autonomous": 1e-4}))),
+])
+def test_a_result_that_breaks_a_claim_fails_the_chapter(glued, claim, spoil):
+    with pytest.raises(CheckFailed, match=re.escape(claim)):
+        Checks("12").show(chapter_findings(**spoil()))
+
+
+def test_findings_name_the_models_they_lack():
+    with pytest.raises(ConfigError, match="errors"):
+        chapter_findings(errors={"phase": explorer_errors()["phase"]})
+    with pytest.raises(ConfigError, match="heldout"):
+        chapter_findings(book={name: e for name, e in book_errors().items() if name != "autonomous"})
+
+
+def test_point_errors_ask_each_model_about_its_window_beyond_it_and_two_other_problems():
+    class Lab:
+        t_max, step = 3.0, 0.025
+
+        def max_point_error(self, model, beta0, period, num_points, t_from=0.0, t_to=None):
+            return (model, beta0, period, num_points, t_from, t_to)
+
+    errors = heldout.point_errors(Lab(), ["phase"], TrainConfig(), other_beta0=3.0, other_period=0.8, num_points=64)
+    assert errors == {"phase": {"own, t <= 1.5": ("phase", 2.0, 1.0, 64, 0.0, 1.5),
+                                "own, 1.5 < t <= 3": ("phase", 2.0, 1.0, 64, 1.525, None),
+                                "beta0 = 3": ("phase", 3.0, 1.0, 64, 0.0, 1.5),
+                                "T = 0.8": ("phase", 2.0, 0.8, 64, 0.0, 1.5)}}
+
+
+def test_every_book_model_is_scored_from_the_store(monkeypatch):
+    served, scored = [], []
+    monkeypatch.setattr(heldout, "trained_model",
+                        lambda config, progress: served.append(config) or SimpleNamespace(model=config.label()))
+    monkeypatch.setattr(heldout, "heldout_errors",
+                        lambda model, config, **grids: scored.append((model, grids)) or model)
+    errors = heldout.book_heldout_errors(coarse_points=17, fine_points=600, time_factor=4)
+    assert served == list(BOOK_MODELS.values()) and errors == {name: c.label() for name, c in BOOK_MODELS.items()}
+    assert scored[0][1] == {"coarse_points": 17, "fine_points": 600, "time_factor": 4}

@@ -1,11 +1,13 @@
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from breathing_lib import BreathingEllipse, ConfigError
-from breathing_lib.checks import rounding
+from breathing_lib.checks import CheckFailed, Checks, rounding
+from breathing_lib.inference import Prediction
 from breathing_lib.metrics import shoelace_area
 from breathing_lib.models import AnalyticField
 from breathing_lib.problem import time_grid
@@ -13,21 +15,27 @@ from breathing_lib.solve import integrate
 from breathing_lib.studies.solvers import (
     ORDERS,
     area_polynomial,
+    cheapest_within,
     convergence_order,
     euler_growth,
+    euler_motion,
     euler_scan,
+    findings,
     first_fold,
     fold_free_step,
     folded,
     inference_errors,
     max_strain_rate,
     measured_orders,
+    model_sweep,
     one_step_fold_steps,
     refine,
     secant_area_growth,
     secant_field,
     solver_summary,
+    steepest,
     step_grid,
+    sweep_table,
     target_distances,
     verdicts,
     work_precision,
@@ -259,3 +267,147 @@ def test_one_step_fold_steps_of_a_float32_network_zero_the_area(problem):
     for k in torch.nonzero(finite).flatten().tolist():
         after = shoelace_area((curves[k] + steps[k].float() * velocity[k]).double())
         assert abs(after) < 1e-4 * abs(shoelace_area(curves[k].double()))
+
+
+def test_model_sweep_of_the_exact_field_has_no_error_of_its_own(problem):
+    sweep = model_sweep(AnalyticField(problem), problem, num_points=8, substeps=(2, 4, 8), tolerances=(1e-6,),
+                        reach_factor=1.05, num_time_steps=9)
+    assert sweep["floor"] < 1e-9  # dopri5 at rtol 1e-11 on the exact field: the reference is the truth
+    for row in sweep["rows"]:  # so the solver's own error is its error against the exact curve
+        assert row["max error vs own reference"] == pytest.approx(row["max error vs exact"], rel=1e-3, abs=1e-9)
+    assert abs(sweep["orders"]["rk4"] - 4) < 0.5 and sweep["cheapest"]["euler"] is None
+
+
+def test_sweep_table_names_each_setting():
+    rows = [{"method": "rk4", "step": 0.05, "rtol": None, "nfe": 124, "seconds": 0.002,
+             "max error vs exact": 1e-2, "max error vs own reference": 1e-4},
+            {"method": "dopri5", "step": None, "rtol": 1e-5, "nfe": 80, "seconds": 0.001,
+             "max error vs exact": 1e-2, "max error vs own reference": 1e-6}]
+    table = sweep_table(rows)
+    assert [r["step / tolerance"] for r in table] == ["h = 0.0500", "rtol = 1e-05"]
+    assert table[0]["ms"] == pytest.approx(2.0) and table[1]["solver error"] == 1e-6
+
+
+def test_euler_motion_steps_the_field_from_the_exact_start(problem):
+    motion = euler_motion(AnalyticField(problem).double(), problem, 0.5, num_points=16, num_frames=7, t_final=1.5)
+    assert motion.nfe == 3  # steps of 0.5 over 1.5
+    torch.testing.assert_close(motion.pred[0], motion.truth[0])
+    assert motion.pred.shape == motion.truth.shape == (7, 16, 2)
+    assert steepest([{"max |h alpha|": 0.5, "step": 0.2}, {"max |h alpha|": 1.5, "step": 0.6}])["step"] == 0.6
+
+
+
+
+def _inference(euler, dopri5, euler_area, dopri5_area):
+    """inference_errors of a model whose rk4 MSE is 1e-5 on the 32-snapshot grid."""
+    mse = {"euler": euler, "midpoint": 1e-5, "rk4": 1e-5, "dopri5": dopri5}
+    area = {"euler": euler_area, "midpoint": 0.0, "rk4": 0.0, "dopri5": dopri5_area}
+    nfe = {"euler": 31, "midpoint": 62, "rk4": 124, "dopri5": 200}
+    return {m: {"curve_mse": mse[m], "area change": area[m], "area drift": abs(area[m]) + 1e-4, "nfe": nfe[m]}
+            for m in mse}
+
+
+def _scan(safe, first_fold):
+    """An euler_scan whose folds start at `first_fold`, as the growth rate predicts."""
+    return [{"step": h, "max |h alpha|": h / safe, "folded": h >= first_fold, "predicted": h >= first_fold}
+            for h in (0.1, 0.3, 0.5, 0.7)]
+
+
+def _summary(problem):
+    """A solver_summary as the chapter measures it, with numbers that keep every claim."""
+    safe = fold_free_step(problem)
+    return {
+        "label": f"beta0={problem.beta0:g}, T={problem.period:g}", "max strain rate": max_strain_rate(problem),
+        "one-step fold error": 0.05, "orders": {"euler": 1.02, "midpoint": 2.01, "rk4": 4.07},
+        "model": _inference(euler=1e-3, dopri5=1.001e-5, euler_area=-0.14, dopri5_area=1e-3),
+        "euler-trained": _inference(euler=2e-6, dopri5=1e-3, euler_area=-0.1, dopri5_area=0.2),
+        "exact scan": _scan(safe, 0.5), "learned scan": _scan(safe, 0.3), "fold-free step": safe,
+        "distances": {"model": {"velocity": 0.01, "secant": 0.05, "secant vs velocity": 0.05},
+                      "euler-trained": {"velocity": 0.05, "secant": 0.015, "secant vs velocity": 0.05}},
+        "secant area growth": 0.2,
+    }
+
+
+def _sweep():
+    """A model_sweep: every solver's error falls to the model's own, 0.01; euler does not get there."""
+    errors = {"euler": (0.1, 0.05, 0.03), "midpoint": (0.02, 0.0101, 0.01001), "rk4": (0.0101, 0.01, 0.01)}
+    rows = [{"method": m, "step": 0.05 / 2**k, "rtol": None, "nfe": 31 * n * 2**k, "max error vs exact": e,
+             "max error vs own reference": max(e - 0.01, 1e-4 / 16**k)}
+            for m, n in (("euler", 1), ("midpoint", 2), ("rk4", 4)) for k, e in enumerate(errors[m])]
+    rows += [{"method": "dopri5", "step": None, "rtol": rtol, "nfe": nfe, "max error vs exact": e,
+              "max error vs own reference": e - 0.01} for rtol, nfe, e in ((1e-3, 50, 0.0102), (1e-5, 90, 0.01))]
+    return {"rows": rows, "floor": 0.01, "orders": {"euler": 1.0, "midpoint": 2.0, "rk4": 4.0},
+            "cheapest": cheapest_within(rows, "exact", 0.01, factor=1.05)}
+
+
+def _motion(end_scale=-1.0):
+    """An Euler motion of a square that stays still for the first step (to t = 0.5) and ends scaled
+    by `end_scale` in y: negative is inside out."""
+    t = torch.linspace(0, 1.5, 7, dtype=torch.float64)
+    square = torch.tensor([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=torch.float64)
+    scales = torch.tensor([1, 1, 1, 0.5, -0.5, -1, end_scale], dtype=torch.float64)
+    pred = square * torch.stack([torch.ones(7, dtype=torch.float64), scales], -1)[:, None, :]
+    return Prediction(t, pred, square.expand(7, 4, 2), 3)
+
+
+def _findings(summary=None, sweep=None, motion=None, other=None):
+    return findings(summary or _summary(PROBLEMS[0]), sweep or _sweep(), motion or _motion(),
+                    other or _summary(PROBLEMS[1]), finetune_steps=20, substeps=(1, 2, 4, 8), reach_factor=1.05,
+                    num_time_steps=32)
+
+
+def test_findings_state_every_number_the_chapter_and_the_results_page_quote(glued, quoted):
+    found = _findings()
+    prose, results_page = quoted("04_solvers")
+    assert prose and prose | results_page <= set(found), prose | results_page - set(found)
+    ledger = Checks("4. Solvers")
+    ledger.show(found)  # consistent results keep every claim
+    assert set(glued) == set(found)
+    kinds = [c.kind for c in ledger.records]
+    # the chapter's claims (its publish adds one: every model it used is trained)
+    assert (len(kinds), kinds.count("measured"), kinds.count("logical")) == (57, 33, 24)
+    assert len({c.claim for c in ledger.records}) == 57
+    advantage = found["euler_advantage"]  # a number the prose quotes that is also a claim
+    assert (advantage.claim, advantage.kind, advantage.bound, advantage.above) == (
+        "under euler: rk4-trained MSE / euler-trained MSE", "measured", 5.0, True)
+    assert advantage.value == pytest.approx(1e-3 / 2e-6)
+    assert found["beta0_3_T_0_8_exact_field_order_of_rk4_minus_4"].claim == "beta0=3, T=0.8: exact field: order of rk4 minus 4"
+
+
+def _unfolded_model(summary, sweep):
+    summary["learned scan"] = [dict(r, folded=False) for r in summary["learned scan"]]
+
+
+def _mispredicted_fold(summary, sweep):
+    summary["exact scan"][0]["predicted"] = True
+
+
+def _euler_trained_no_better(summary, sweep):
+    summary["euler-trained"]["euler"]["curve_mse"] = 1e-3
+
+
+def _rk4_beyond_its_grid(summary, sweep):
+    sweep["cheapest"]["rk4"] = 248
+
+
+def _solver_error_dominates(summary, sweep):
+    next(r for r in sweep["rows"] if r["method"] == "rk4")["max error vs own reference"] = 0.005
+
+
+@pytest.mark.parametrize("breaking, claim", [
+    (_unfolded_model, "the model folds within the scan"),
+    (_mispredicted_fold, "every scanned step folds iff"),
+    (_euler_trained_no_better, "under euler: rk4-trained MSE / euler-trained MSE"),
+    (_rk4_beyond_its_grid, "rk4 reaches the model's error on the training grid itself"),
+    (_solver_error_dominates, "rk4's own error on the grid / the model's error"),
+])
+def test_a_result_that_breaks_a_claim_fails_the_chapter(glued, breaking, claim):
+    summary, sweep = _summary(PROBLEMS[0]), _sweep()
+    breaking(summary, sweep)
+    with pytest.raises(CheckFailed, match=re.escape(claim)):
+        Checks("4. Solvers").show(_findings(summary, sweep))
+
+
+def test_a_motion_that_does_not_turn_inside_out_fails_the_chapter(glued):
+    with pytest.raises(CheckFailed, match="ends inside out"):
+        Checks("4. Solvers").show(_findings(motion=_motion(end_scale=0.5)))

@@ -4,11 +4,13 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 import torch
 
+from breathing_lib import ConfigError
 from breathing_lib.inference import evaluate, predict
 from breathing_lib.models import AnalyticField
-from breathing_lib.viz.plotting import animate, closed_curve, plot_history, use_style
+from breathing_lib.viz.plotting import animate, closed_curve, plot_history, quiver_grid, use_style
 from breathing_lib.viz.tables import markdown_table
 
 
@@ -31,6 +33,18 @@ def test_animation_falls_back_to_the_javascript_player(problem, monkeypatch):
     t = torch.linspace(0, 1, 4)
     html = animate(t, problem.sample(t, 16)).data
     assert "<video" not in html and "animation" in html.lower()
+
+
+def test_the_quiver_grid_covers_the_square_row_by_row():
+    grid = quiver_grid(2.0, 5)
+    assert grid.shape == (25, 2)
+    np.testing.assert_array_equal(grid[:5, 0], [-2, -1, 0, 1, 2])  # x varies fastest
+    np.testing.assert_array_equal(grid[::5, 1], [-2, -1, 0, 1, 2])
+    assert len(quiver_grid(1.0)) == 15 * 15
+    with pytest.raises(ConfigError, match="grid_size"):
+        quiver_grid(1.0, 1)
+    with pytest.raises(ConfigError, match="extent"):
+        quiver_grid(0.0, 5)
 
 
 def test_plot_history_uses_log_axes():

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from breathing_lib import BreathingEllipse, ConfigError, TrainConfig, build_model
 from breathing_lib.models import AnalyticField
 from breathing_lib.train import FitResult
+from breathing_lib.viz.plotting import quiver_grid
 from breathing_lib.viz.widgets import FlowLab, Scene, reference_speed, small_multiples
 
 N = 24  # points on a curve unless a test needs another count
@@ -100,6 +101,14 @@ def test_a_frame_holds_the_learned_and_the_analytic_field_on_the_grid():
     np.testing.assert_allclose(other.analytic_uv, BreathingEllipse(3.0, 1.0).velocity(grid, 0.25).numpy(),
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(other.learned_uv, learned, rtol=1e-5, atol=1e-6)
+
+
+def test_the_still_frames_use_the_animations_quiver_grid():
+    lab = _lab()
+    np.testing.assert_array_equal(lab.grid, quiver_grid(lab.extent, lab.grid_size))
+    scene = _scene(lab)
+    np.testing.assert_array_equal(scene.learned_quiver.get_offsets(), lab.grid)
+    assert scene.spacing == pytest.approx(lab.grid[1, 0] - lab.grid[0, 0])
 
 
 def test_a_scene_draws_a_frame_with_one_arrow_scale_and_toggles():

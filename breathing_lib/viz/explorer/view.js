@@ -58,22 +58,21 @@ export function mount(root, documents, settings = {}) {
   addStyle(root);
   root.classList.add("breathing-explorer"); // the page's and the widget's explorers alike
   const models = new Map(documents.map((d) => [d.name, d]));
-  const loaded = new Map();
   const first = models.get(settings.model) || documents[0];
-  const trainedOn = (doc) => doc.config;
   const state = {
     model: first.name,
-    beta0: settings.beta0 ?? trainedOn(first).beta0,
-    period: settings.period ?? trainedOn(first).period,
+    beta0: settings.beta0 ?? first.config.beta0,
+    period: settings.period ?? first.config.period,
     numPoints: settings.numPoints ?? 64,
     dt: settings.dt ?? 0.025,
-    tMax: settings.tMax ?? 2 * trainedOn(first).t_final,
+    tMax: settings.tMax ?? 2 * first.config.t_final,
     step: 0,
     field: settings.field ?? !settings.compact,
     playing: false,
   };
   state.step = Math.round((settings.time ?? 0) / state.dt);
   let flow = null;
+  let fieldPeak = 0; // the flow's problem's peak |alpha| over a period: the field arrows' scale
   const stats = { frames: 0, frameMs: [], firstFrame: null, lastFrame: null }; // while playing: the work of each frame
 
   // ---- the DOM
@@ -121,13 +120,11 @@ export function mount(root, documents, settings = {}) {
   }
 
   // ---- state -> numbers
-  const model = () => {
-    if (!loaded.has(state.model)) loaded.set(state.model, loadCore(models.get(state.model)));
-    return loaded.get(state.model);
-  };
   const lastStep = () => Math.round(state.tMax / state.dt);
   const rebuild = () => {
-    flow = new LearnedFlow(model(), { beta0: state.beta0, period: state.period, numPoints: state.numPoints, dt: state.dt });
+    const { beta0, period, numPoints, dt } = state;
+    flow = new LearnedFlow(loadCore(models.get(state.model)), { beta0, period, numPoints, dt });
+    fieldPeak = peakRate(flow.problem);
     state.step = Math.min(state.step, lastStep());
   };
 
@@ -162,7 +159,7 @@ export function mount(root, documents, settings = {}) {
     ctx.beginPath();
     ctx.moveTo(0, size / 2); ctx.lineTo(size, size / 2); ctx.moveTo(size / 2, 0); ctx.lineTo(size / 2, size);
     ctx.stroke();
-    if (state.field && flow.model.hasField) drawField(ctx, flow, r.t, extent, X, Y, scale);
+    if (state.field && flow.model.hasField) drawField(ctx, flow, r.t, extent, X, Y, fieldPeak);
     curve(ctx, r.truth, X, Y, TRUTH, 5, []);
     curve(ctx, r.predicted, X, Y, LEARNED, 4, [14, 10]);
     ctx.fillStyle = LEARNED;
@@ -299,13 +296,17 @@ function curve(ctx, points, X, Y, color, width, dash) {
   ctx.setLineDash([]);
 }
 
-// arrows of the learned field on a 13 x 13 grid; an arrow one grid spacing long is the exact
-// field's peak speed at the grid's edge over a period, so the scale stays put while time runs
-function drawField(ctx, flow, t, extent, X, Y, scale) {
-  const cells = 13, spacing = (2 * extent) / cells;
-  const problem = flow.problem;
+// the exact field's peak rate |alpha| over a period (64 samples): with the grid's edge, the arrows' scale
+function peakRate(problem) {
   let peak = 0;
   for (let i = 0; i < 64; i++) peak = Math.max(peak, Math.abs(problem.alpha((i / 64) * problem.period)));
+  return peak;
+}
+
+// arrows of the learned field on a 13 x 13 grid; an arrow one grid spacing long is the exact
+// field's peak speed at the grid's edge over a period (peak: peakRate), so the scale stays put while time runs
+function drawField(ctx, flow, t, extent, X, Y, peak) {
+  const cells = 13, spacing = (2 * extent) / cells;
   const reference = peak * extent || 1;
   ctx.strokeStyle = FIELD;
   ctx.fillStyle = FIELD;
